@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make train` and `make test`.
+# Both create .venv when it is missing and install the project into it first.
+# torch is installed before the project: $(TORCH_SPEC) when the user sets it, nothing when
+# torch is already importable in the venv, else torch==2.13.0 (a CPU build on these machines).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deepalign-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup train test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@if [ -n "$$TORCH_SPEC" ]; then \
+		$(PY) -m pip install -q "$$TORCH_SPEC"; \
+	elif ! $(PY) -c "import torch" 2>/dev/null; then \
+		$(PY) -m pip install -q "torch==2.13.0"; \
+	fi
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m deepalign.data list
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

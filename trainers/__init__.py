@@ -1,0 +1,1 @@
+"""Lightning layer: LightningModule, DataModule and callbacks for alignment training."""
