@@ -1,0 +1,137 @@
+"""``python -m deepalign.data``: list, show and validate datasets.
+
+    python -m deepalign.data list
+    python -m deepalign.data show NAME
+    python -m deepalign.data validate ITEMS.csv [--similarity FILE] [--id-column C]
+        [--text-column C] [--value-columns A,B] [--kind similarity|distance]
+        [--scale LO,HI] [--similarity-scale LO,HI] [--ignore-diagonal]
+
+On bad input ``validate`` (and ``show``) print a one-line ``error: ...`` on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from deepalign.data.dataset import Dataset
+from deepalign.data.registry import list_datasets, load_dataset
+from deepalign.data.user import load_user_dataset
+from deepalign.errors import DeepAlignError
+
+__all__ = ["main"]
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0,100, got {text!r}") from None
+    return lo, hi
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m deepalign.data",
+                                     description="List, show and validate deepalign datasets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="every bundled dataset with its counts and licence")
+    show = commands.add_parser("show", help="a summary and five example items")
+    show.add_argument("name", help="a bundled dataset name (see `list`)")
+    check = commands.add_parser("validate", help="validate your own files")
+    check.add_argument("items_csv")
+    check.add_argument("--similarity", help="square .npy/.csv matrix or pairs CSV")
+    check.add_argument("--id-column")
+    check.add_argument("--text-column")
+    check.add_argument("--value-columns", help="comma-separated; default every other column")
+    check.add_argument("--kind", choices=("similarity", "distance"), default="similarity")
+    check.add_argument("--scale", type=_pair, help="LO,HI of every value column")
+    check.add_argument("--similarity-scale", type=_pair, help="LO,HI of the similarity scores")
+    check.add_argument("--ignore-diagonal", action="store_true")
+    return parser
+
+
+def summary(dataset: Dataset) -> list[str]:
+    """Lines describing ``dataset``: counts, value scales and thresholds, licence, notes."""
+    lines = [f"{dataset.name}: {len(dataset.items)} items"]
+    if dataset.similarity is not None:
+        s = dataset.similarity
+        lines.append(f"  similarity: {s.n_pairs} observed pairs ({s.kind} on "
+                     f"[{s.scale[0]:g}, {s.scale[1]:g}], normalised to [0, 1])")
+    if dataset.values is not None:
+        v = dataset.values
+        for k, name in enumerate(v.names):
+            column = v.ratings[:, k]
+            lines.append(f"  value {name}: scale [{v.scales[k][0]:g}, {v.scales[k][1]:g}], "
+                         f"threshold {float(v.thresholds[k]):g}, mean {float(column.mean()):.3g}"
+                         f", {int((column < v.thresholds[k]).sum())} items below threshold")
+    for key in ("description", "license"):
+        if dataset.info.get(key):
+            lines.append(f"  {key}: {dataset.info[key]}")
+    lines += [f"  note: {note}" for note in dataset.info["notes"]]
+    return lines
+
+
+def _examples(dataset: Dataset, count: int = 5) -> list[str]:
+    lines = ["  examples:"]
+    for i in range(min(count, len(dataset.items))):
+        text = f"    {dataset.items.ids[i]}: {dataset.items.texts[i][:70]}"
+        if dataset.values is not None:
+            text += "  [" + ", ".join(f"{n}={float(dataset.values.ratings[i, k]):g}"
+                                      for k, n in enumerate(dataset.values.names)) + "]"
+        lines.append(text)
+    return lines
+
+
+def _list() -> list[str]:
+    rows = [("name", "items", "pairs", "values", "licence")]
+    for name in list_datasets():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = load_dataset(name)
+        pairs = "-" if dataset.similarity is None else str(dataset.similarity.n_pairs)
+        values = "-" if dataset.values is None else (
+            f"{dataset.values.n_values} ({', '.join(dataset.values.names)})")
+        if len(values) > 48:
+            values = values[:45] + "..."
+        rows.append((name, str(len(dataset.items)), pairs, values, dataset.info["license"]))
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4]
+            for row in rows]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            lines = _list()
+        elif args.command == "show":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # what a loader warns about is in its notes
+                dataset = load_dataset(args.name)
+            lines = summary(dataset) + _examples(dataset)
+        else:
+            value_columns = None if args.value_columns is None else [
+                c.strip() for c in args.value_columns.split(",") if c.strip()]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dataset = load_user_dataset(
+                    args.items_csv, args.similarity, id_column=args.id_column,
+                    text_column=args.text_column, value_columns=value_columns,
+                    scales=args.scale, kind=args.kind, similarity_scale=args.similarity_scale,
+                    ignore_diagonal=args.ignore_diagonal,
+                )
+            lines = ["ok: " + summary(dataset)[0]] + summary(dataset)[1:] + _examples(dataset)
+            lines += [f"  warning: {w.message}" for w in caught
+                      if str(w.message) not in dataset.info["notes"]]
+    except DeepAlignError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
