@@ -1,1 +1,39 @@
-"""deepalign.kernels"""
+"""deepalign.kernels: gpytorch kernels over arms given as item indices.
+
+Every kernel takes ``... x n x 1`` float tensors of item indices (`arm_inputs`), so BoTorch's
+``SingleTaskGP(train_X, train_Y, covar_module=kernel)``, `MaxPosteriorSampling` and
+`optimize_acqf_discrete` work unchanged; ``kernel.full_matrix()`` gives the
+``n_arms x n_arms`` covariance.
+"""
+
+from deepalign.kernels.deep import DeepKernel
+from deepalign.kernels.index import arm_indices, arm_inputs, gather_covariance
+from deepalign.kernels.matrix import MatrixKernel
+from deepalign.kernels.psd import (
+    PSDRepair,
+    PSDRepairWarning,
+    repair_psd,
+    validate_mask,
+    validate_square_matrix,
+)
+from deepalign.kernels.synthetic import (
+    SyntheticMatrix,
+    synthetic_aligned_kernel,
+    synthetic_aligned_matrix,
+)
+
+__all__ = [
+    "DeepKernel",
+    "MatrixKernel",
+    "PSDRepair",
+    "PSDRepairWarning",
+    "SyntheticMatrix",
+    "arm_indices",
+    "arm_inputs",
+    "gather_covariance",
+    "repair_psd",
+    "synthetic_aligned_kernel",
+    "synthetic_aligned_matrix",
+    "validate_mask",
+    "validate_square_matrix",
+]
