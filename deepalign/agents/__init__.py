@@ -1,1 +1,66 @@
-"""deepalign.agents"""
+"""deepalign.agents: value-learning bandit agents, their environment and metrics.
+
+Shapes: `n_items` items, `n_arms` arms (personalization items), `n_heldout` held-out items,
+`n_runs` runs, `T` horizon.
+"""
+
+from deepalign.agents.base import BanditAgent, RunTrajectory, run_bandit, seed_generators
+from deepalign.agents.baselines import IndependentThompsonAgent, RandomAgent
+from deepalign.agents.engine import GPBanditEngine, Trajectory
+from deepalign.agents.engine_exact import exact_posterior
+from deepalign.agents.engine_policies import EnginePolicy, SafePolicy, ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine_posterior import BatchedGPPosterior
+from deepalign.agents.environment import ValueBandit
+from deepalign.agents.gp import (
+    DEFAULT_BETA,
+    DEFAULT_SAFE_BETA,
+    SAFE_FALLBACKS,
+    GPThompsonAgent,
+    GPUCBAgent,
+    SafeGPAgent,
+)
+from deepalign.agents.hyperparameters import GPHyperparameters
+from deepalign.agents.metrics import generalization_metrics, personalization_metrics
+from deepalign.agents.posterior import GPPosterior
+from deepalign.agents.registry import AGENTS, KERNELS, AgentOptions, agent_factory, build_kernel
+from deepalign.agents.regression import DEFAULT_EPSILON, KernelRegressionAgent, SVRAgent
+from deepalign.agents.runs import BanditResults, run_seeds, summarize
+
+__all__ = [
+    "AGENTS",
+    "DEFAULT_BETA",
+    "DEFAULT_EPSILON",
+    "DEFAULT_SAFE_BETA",
+    "SAFE_FALLBACKS",
+    "KERNELS",
+    "AgentOptions",
+    "BanditAgent",
+    "BanditResults",
+    "BatchedGPPosterior",
+    "EnginePolicy",
+    "GPBanditEngine",
+    "GPHyperparameters",
+    "GPPosterior",
+    "GPThompsonAgent",
+    "GPUCBAgent",
+    "IndependentThompsonAgent",
+    "KernelRegressionAgent",
+    "RandomAgent",
+    "RunTrajectory",
+    "SVRAgent",
+    "SafeGPAgent",
+    "SafePolicy",
+    "ThompsonPolicy",
+    "Trajectory",
+    "UCBPolicy",
+    "ValueBandit",
+    "agent_factory",
+    "build_kernel",
+    "exact_posterior",
+    "generalization_metrics",
+    "personalization_metrics",
+    "run_bandit",
+    "run_seeds",
+    "seed_generators",
+    "summarize",
+]

@@ -1,0 +1,314 @@
+"""A batched exact GP bandit engine: many seeded bandit runs over finite arms at once.
+
+Shapes: `n_runs` runs, `n_arms` arms, horizon `T`. The engine keeps, for every run, the exact
+GP posterior mean (`n_runs x n_arms`) and covariance (`n_runs x n_arms x n_arms`) over the
+arms and conditions it on each reward by a rank-one update (`BatchedGPPosterior`): O(n_arms^2)
+per run-step instead of refitting a model. It is the same posterior as BoTorch's
+`SingleTaskGP` with the same fixed kernel, constant mean and noise (tested to 1e-6).
+
+GP hyperparameters are fixed, never refitted: the study chooses them, e.g. the constant mean
+from the value's prior (the midpoint of its scale or the mean rating), the kernel's
+outputscale from the variance of the ratings, and the noise variance from the reward noise
+variance.
+
+Example:
+    engine = GPBanditEngine(kernel, mean=0.5, noise_variance=0.01)
+    trajectory = engine.simulate(ThompsonPolicy(), true_values, reward_noise_sd=0.1,
+                                 horizon=200, seeds=range(256))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from deepalign.agents.engine_exact import SYMMETRY_TOL, kernel_factor
+from deepalign.agents.engine_loop import Trajectory, run_bandit_loop
+from deepalign.agents.engine_policies import EnginePolicy
+from deepalign.agents.engine_posterior import BatchedGPPosterior
+from deepalign.agents.engine_random import RunNoise, check_seeds
+from deepalign.errors import ConfigError, DataError
+
+__all__ = ["GPBanditEngine", "Trajectory"]
+
+
+class GPBanditEngine:
+    """Exact GP posteriors over finite arms for many independent, seeded bandit runs.
+
+    Args:
+        kernel: the prior covariance over the arms, `n_arms x n_arms` (shared by every run)
+            or `n_runs x n_arms x n_arms` (one per run, e.g. an alignment sweep); symmetric
+            (relative asymmetry <= 1e-8, then symmetrised) and PSD (eigenvalues >= -1e-8 of the
+            largest) with finite entries.
+        mean: the prior constant mean, a float or a tensor `n_runs`.
+        noise_variance: the GP's observation noise variance, > 0, a float or a tensor
+            `n_runs`.
+        refresh_every: recompute each posterior from scratch from per-arm counts and reward
+            sums after every this many observations (bounds rounding drift); None never does.
+        update_block: rank-one updates kept pending and folded into the covariance by one
+            batched product every this many steps (`BatchedGPPosterior`); 1 updates the
+            covariance at every step; None picks 1 below 64 arms, else 16 (measured on a
+            CPU: equal at 50 arms, 20-30 % faster from 64 to 500 arms).
+        rng_chunk: steps of random numbers drawn per block and run (fixed, so a run's numbers
+            never depend on the batch).
+        memory_budget_bytes: runs are simulated in chunks of at most
+            `memory_budget_bytes // bytes_per_run(T)` runs (see `bytes_per_run`).
+        dtype: floating dtype of the state (float64 by default; float32 loses the 1e-6
+            agreement with BoTorch).
+        device: where the state lives; default the kernel's device.
+    """
+
+    def __init__(
+        self,
+        kernel: Tensor,
+        mean: float | Tensor = 0.0,
+        noise_variance: float | Tensor = 1.0,
+        *,
+        refresh_every: int | None = 250,
+        update_block: int | None = None,
+        rng_chunk: int = 64,
+        memory_budget_bytes: int = 2**30,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if not isinstance(kernel, Tensor) or kernel.dim() not in (2, 3):
+            raise ConfigError(
+                "'kernel' should be a tensor n_arms x n_arms or n_runs x n_arms x n_arms but "
+                f"got {type(kernel).__name__} {tuple(getattr(kernel, 'shape', ()))}"
+            )
+        if kernel.shape[-1] != kernel.shape[-2] or kernel.shape[-1] == 0:
+            raise ConfigError(
+                f"'kernel' should be square over >= 1 arm but got {tuple(kernel.shape)}"
+            )
+        if not dtype.is_floating_point:
+            raise ConfigError(f"'dtype' should be a floating dtype but got {dtype}")
+        for name, value in (("rng_chunk", rng_chunk), ("memory_budget_bytes", memory_budget_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"'{name}' should be an int >= 1 but got {value!r}")
+        if refresh_every is not None and (
+            isinstance(refresh_every, bool)
+            or not isinstance(refresh_every, int)
+            or refresh_every < 1
+        ):
+            raise ConfigError(
+                f"'refresh_every' should be an int >= 1 or None but got {refresh_every!r}"
+            )
+        self.device = torch.device(device) if device is not None else kernel.device
+        self.dtype = dtype
+        self.kernel = self._check_kernel(kernel.to(self.device, dtype))
+        self.n_arms = self.kernel.shape[-1]
+        self.n_runs: int | None = self.kernel.shape[0] if self.kernel.dim() == 3 else None
+        self.mean = self._per_run(mean, "mean", positive=False)
+        self.noise_variance = self._per_run(noise_variance, "noise_variance", positive=True)
+        self.refresh_every = refresh_every
+        if update_block is None:
+            update_block = 1 if self.n_arms < 64 else 16
+        if isinstance(update_block, bool) or not isinstance(update_block, int) or update_block < 1:
+            raise ConfigError(
+                f"'update_block' should be an int >= 1 or None but got {update_block!r}"
+            )
+        self.update_block = update_block
+        self.rng_chunk = rng_chunk
+        self.memory_budget_bytes = memory_budget_bytes
+        self.factor = kernel_factor(self.kernel.to(torch.float64))
+
+    @staticmethod
+    def _check_kernel(kernel: Tensor) -> Tensor:
+        if not bool(torch.isfinite(kernel).all()):
+            raise ConfigError("'kernel' has non-finite entries; give a finite kernel matrix")
+        scale = kernel.abs().amax().clamp_min(torch.finfo(kernel.dtype).tiny)
+        asymmetry = float((kernel - kernel.transpose(-2, -1)).abs().amax() / scale)
+        if asymmetry > SYMMETRY_TOL:
+            raise ConfigError(
+                f"'kernel' should be symmetric but max |K - K^T| / max |K| = {asymmetry:.3g}; "
+                "symmetrise it, (K + K^T) / 2"
+            )
+        return 0.5 * (kernel + kernel.transpose(-2, -1))
+
+    def _per_run(self, value: float | Tensor, name: str, positive: bool) -> Tensor:
+        if isinstance(value, Tensor):
+            tensor = value.reshape(1) if value.dim() == 0 else value
+            if tensor.dim() != 1:
+                raise ConfigError(
+                    f"'{name}' should be a float or a tensor n_runs but got {tuple(value.shape)}"
+                )
+            if self.n_runs is not None and tensor.numel() not in (1, self.n_runs):
+                raise ConfigError(
+                    f"'{name}' has {tensor.numel()} entries but the kernel has n_runs="
+                    f"{self.n_runs}; give a float or one entry per run"
+                )
+            tensor = tensor.to(self.device, self.dtype)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"'{name}' should be a float or a tensor n_runs but got {value!r}")
+        else:
+            tensor = torch.tensor([float(value)], device=self.device, dtype=self.dtype)
+        if not bool(torch.isfinite(tensor).all()) or (positive and not bool((tensor > 0).all())):
+            raise ConfigError(
+                f"'{name}' should be finite{' and > 0' if positive else ''} but got "
+                f"{tensor.tolist()[:5]}"
+            )
+        return tensor
+
+    def _run_count(self, n_runs: int) -> None:
+        counts = {"mean": self.mean.numel(), "noise_variance": self.noise_variance.numel()}
+        if self.n_runs is not None:
+            counts["kernel"] = self.n_runs
+        for name, count in counts.items():
+            if count not in (1, n_runs):
+                raise ConfigError(
+                    f"'{name}' is set for {count} runs but {n_runs} runs were asked for "
+                    f"(len(seeds)); give one seed per run"
+                )
+
+    def prior(self, n_runs: int, runs: slice | None = None) -> BatchedGPPosterior:
+        """The prior posterior state of `n_runs` runs (or of the runs `runs` of them)."""
+        self._run_count(n_runs)
+        runs = slice(0, n_runs) if runs is None else runs
+        count = len(range(n_runs)[runs])
+        kernel = self.kernel[runs] if self.kernel.dim() == 3 else self.kernel
+
+        def take(tensor: Tensor) -> Tensor:
+            return tensor.expand(count) if tensor.numel() == 1 else tensor[runs]
+
+        return BatchedGPPosterior(
+            kernel,
+            take(self.mean),
+            take(self.noise_variance),
+            self.refresh_every,
+            self.update_block,
+        )
+
+    def bytes_per_run(self, horizon: int) -> int:
+        """Memory of one run while simulating, in bytes:
+
+        `itemsize * (8 n_arms^2 [+ 2 n_arms^2 for a per-run kernel and its factor])
+        + 16 * rng_chunk * (1 + 2 n_arms) + 16 * horizon`: the covariance and a refresh's
+        transient matrices, a block of random numbers (float32 as drawn, its `F z1`, and
+        both in the state's dtype as used), and the trajectory (arms and rewards).
+        """
+        itemsize = torch.empty((), dtype=self.dtype).element_size()
+        squares = 8 + (2 if self.kernel.dim() == 3 else 0)
+        return (
+            itemsize * squares * self.n_arms**2
+            + 16 * self.rng_chunk * (1 + 2 * self.n_arms)
+            + 16 * horizon
+        )
+
+    def simulate(
+        self,
+        policy: EnginePolicy,
+        true_values: Tensor,
+        reward_noise_sd: float | Tensor,
+        horizon: int,
+        seeds: Sequence[int],
+        available: Tensor | None = None,
+        return_covariance: bool = False,
+    ) -> Trajectory:
+        """Run `policy` for `horizon` steps in `len(seeds)` independent runs.
+
+        The reward of pulling arm `a` in run `r` at step `t` is
+        `true_values[r, a] + reward_noise_sd[r, a] * e`, `e ~ N(0, 1)` from run `r`'s own
+        generator (`engine_random`). Run `i` of a batch gives the same trajectory as its seed
+        run alone (exactly on a CPU).
+
+        Args:
+            policy: a `ThompsonPolicy`, `UCBPolicy` or `SafePolicy`.
+            true_values: `n_arms` (every run) or `n_runs x n_arms`, finite.
+            reward_noise_sd: >= 0; a float, or a tensor broadcastable to `n_runs x n_arms`:
+                `n_arms` (per arm), `n_runs x 1` (per run) or `n_runs x n_arms`.
+            horizon: `T`, steps per run, >= 1.
+            seeds: one int per run (`n_runs = len(seeds)`).
+            available: bool `n_arms` or `n_runs x n_arms`, arms the agent may pull (e.g. the
+                personalization items, so the posterior still covers held-out items);
+                None allows all.
+            return_covariance: also return the final `n_runs x n_arms x n_arms` covariance.
+
+        Returns:
+            a `Trajectory`.
+        """
+        seeds = check_seeds(seeds)
+        n_runs = len(seeds)
+        self._run_count(n_runs)
+        if not isinstance(policy, EnginePolicy):
+            raise ConfigError(
+                f"'policy' should be a ThompsonPolicy, UCBPolicy or SafePolicy but got "
+                f"{type(policy).__name__}"
+            )
+        policy.check_runs(n_runs)
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ConfigError(f"'horizon' should be an int >= 1 but got {horizon!r}")
+        values = self._environment(true_values, "true_values", n_runs, nonnegative=False)
+        noise_sd = self._environment(reward_noise_sd, "reward_noise_sd", n_runs, nonnegative=True)
+        available = self._available(available, n_runs)
+        per_chunk = max(1, self.memory_budget_bytes // self.bytes_per_run(horizon))
+        parts = [
+            self._simulate_chunk(
+                policy,
+                slice(start, min(start + per_chunk, n_runs)),
+                n_runs,
+                values,
+                noise_sd,
+                horizon,
+                seeds,
+                available,
+                return_covariance,
+            )
+            for start in range(0, n_runs, per_chunk)
+        ]
+        return Trajectory.concatenate(parts)
+
+    def _environment(self, value, name: str, n_runs: int, nonnegative: bool) -> Tensor:
+        tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
+        try:
+            tensor = torch.broadcast_to(tensor, (n_runs, self.n_arms))
+        except RuntimeError:
+            raise ConfigError(
+                f"'{name}' should broadcast to n_runs x n_arms = ({n_runs}, {self.n_arms}) "
+                f"(a float, n_arms, n_runs x 1 or n_runs x n_arms) but got {tuple(tensor.shape)}"
+            ) from None
+        if not bool(torch.isfinite(tensor).all()):
+            raise DataError(f"'{name}' has non-finite entries; give finite values for every arm")
+        if nonnegative and bool((tensor < 0).any()):
+            raise ConfigError(f"'{name}' should be >= 0 but has negative entries")
+        return tensor.contiguous()
+
+    def _available(self, available: Tensor | None, n_runs: int) -> Tensor | None:
+        if available is None:
+            return None
+        if (
+            not isinstance(available, Tensor)
+            or available.dtype != torch.bool
+            or available.shape not in ((self.n_arms,), (n_runs, self.n_arms))
+        ):
+            raise ConfigError(
+                f"'available' should be a bool tensor ({self.n_arms},) or ({n_runs}, "
+                f"{self.n_arms}) but got {getattr(available, 'dtype', type(available).__name__)} "
+                f"{tuple(getattr(available, 'shape', ()))}"
+            )
+        available = torch.broadcast_to(available.to(self.device), (n_runs, self.n_arms))
+        if not bool(available.any(dim=-1).all()):
+            raise ConfigError("'available' leaves a run with no arm to pull; allow at least one")
+        return available.contiguous()
+
+    def _simulate_chunk(
+        self, policy, runs: slice, n_runs, values, noise_sd, horizon, seeds, available, keep_cov
+    ) -> Trajectory:
+        """Simulate the runs `runs` (one memory chunk) with `run_bandit_loop`."""
+        posterior = self.prior(n_runs, runs)
+        factor = None
+        if policy.needs_sample:
+            factor = self.factor[runs] if self.factor.dim() == 3 else self.factor
+        noise = RunNoise(seeds[runs], self.n_arms, factor, self.rng_chunk, self.dtype, self.device)
+        return run_bandit_loop(
+            posterior,
+            policy.for_runs(runs.start, runs.stop),
+            noise,
+            values[runs],
+            noise_sd[runs],
+            horizon,
+            None if available is None else available[runs],
+            seeds[runs],
+            keep_cov,
+        )

@@ -1,0 +1,226 @@
+"""Names the CLI (and studies) use for agents and kernels: explicit tables, no string dispatch.
+
+`AGENTS` maps an agent name to an `AgentSpec` (a builder `(env, kernel, options) -> agent`);
+`KERNELS` maps a kernel name to a `KernelSpec` (a builder `dataset -> kernel`). Any other
+kernel argument that names an existing directory is an exported encoder
+(`DeepKernel.from_checkpoint`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpytorch.kernels import Kernel
+
+from deepalign.agents.base import AgentFactory, BanditAgent
+from deepalign.agents.baselines import IndependentThompsonAgent, RandomAgent
+from deepalign.agents.environment import ValueBandit
+from deepalign.agents.gp import (
+    DEFAULT_BETA,
+    DEFAULT_SAFE_BETA,
+    GPThompsonAgent,
+    GPUCBAgent,
+    SafeGPAgent,
+)
+from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION, GPHyperparameters
+from deepalign.agents.regression import DEFAULT_EPSILON, KernelRegressionAgent, SVRAgent
+from deepalign.errors import ConfigError
+from deepalign.kernels import DeepKernel, MatrixKernel
+
+__all__ = [
+    "AGENTS",
+    "KERNELS",
+    "AgentOptions",
+    "AgentSpec",
+    "KernelSpec",
+    "agent_factory",
+    "build_kernel",
+]
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """Settings an agent builder may use (each agent reads only its own).
+
+    Attributes:
+        refit_every: GP agents: refit mean/outputscale/noise every k observations (None).
+        beta: GP-UCB's beta (`mu + sqrt(beta) sd`).
+        beta_safe: SafeGPAgent's beta (`mu - sqrt(beta_safe) sd >= threshold`).
+        safe_fallback: SafeGPAgent's rule while no arm is safe ("probability" | "lcb").
+        epsilon: exploration probability of kernel regression and SVR.
+        prior_sd_fraction: prior SD of a rating / the value scale's range.
+    """
+
+    refit_every: int | None = None
+    beta: float = DEFAULT_BETA
+    beta_safe: float = DEFAULT_SAFE_BETA
+    safe_fallback: str = "probability"
+    epsilon: float = DEFAULT_EPSILON
+    prior_sd_fraction: float = DEFAULT_PRIOR_SD_FRACTION
+
+
+AgentBuilder = Callable[[ValueBandit, "Kernel | None", AgentOptions], BanditAgent]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent the CLI can run: its builder, whether it needs a kernel, one line about it."""
+
+    build: AgentBuilder
+    uses_kernel: bool
+    description: str
+
+
+def _hyper(env: ValueBandit, options: AgentOptions) -> GPHyperparameters:
+    return GPHyperparameters.from_bandit(env, options.prior_sd_fraction)
+
+
+def _gp_ts(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return GPThompsonAgent(
+        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every
+    )
+
+
+def _gp_ucb(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return GPUCBAgent(
+        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every, options.beta
+    )
+
+
+def _safe_gp(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return SafeGPAgent(
+        kernel,
+        env.arm_items,
+        env.n_items,
+        _hyper(env, options),
+        env.threshold,
+        options.refit_every,
+        options.beta_safe,
+        options.safe_fallback,
+    )
+
+
+def _kernel_regression(
+    env: ValueBandit, kernel: Kernel | None, options: AgentOptions
+) -> BanditAgent:
+    return KernelRegressionAgent(
+        kernel, env.arm_items, env.n_items, _hyper(env, options).mean, options.epsilon
+    )
+
+
+def _svr(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return SVRAgent(kernel, env.arm_items, env.n_items, _hyper(env, options).mean, options.epsilon)
+
+
+def _independent_ts(
+    env: ValueBandit, kernel: Kernel | None, options: AgentOptions
+) -> BanditAgent:
+    return IndependentThompsonAgent(env.arm_items, env.n_items, _hyper(env, options))
+
+
+def _random(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return RandomAgent(env.arm_items, env.n_items, _hyper(env, options).mean)
+
+
+AGENTS: dict[str, AgentSpec] = {
+    "gp-ts": AgentSpec(_gp_ts, True, "GP Thompson sampling (BoTorch SingleTaskGP)"),
+    "gp-ucb": AgentSpec(_gp_ucb, True, "GP-UCB, mu + sqrt(beta) sd"),
+    "safe-gp": AgentSpec(_safe_gp, True, "Thompson sampling among arms whose LCB clears the "
+                         "bad-action threshold"),
+    "kernel-regression": AgentSpec(_kernel_regression, True, "Nadaraya-Watson, epsilon-greedy"),
+    "svr": AgentSpec(_svr, True, "support vector regression (precomputed kernel), "
+                     "epsilon-greedy"),
+    "independent-ts": AgentSpec(_independent_ts, False, "independent-arm Gaussian Thompson "
+                                "sampling (no kernel)"),
+    "random": AgentSpec(_random, False, "uniformly random arm"),
+}
+
+
+def agent_factory(name: str, kernel: Kernel | None, options: AgentOptions) -> AgentFactory:
+    """A factory `env -> agent` for the agent called `name` (a key of `AGENTS`)."""
+    if name not in AGENTS:
+        raise ConfigError(f"unknown agent {name!r}; choose one of {sorted(AGENTS)}")
+    spec = AGENTS[name]
+    if spec.uses_kernel and kernel is None:
+        raise ConfigError(f"agent {name!r} needs a kernel; pass one (e.g. --kernel human)")
+
+    def build(env: ValueBandit) -> BanditAgent:
+        return spec.build(env, kernel, options)
+
+    return build
+
+
+def _human(dataset) -> Kernel:
+    if dataset.similarity is None:
+        raise ConfigError(
+            f"kernel 'human' needs human similarity judgments but dataset {dataset.name!r} has "
+            "none; choose another kernel (e.g. 'pretrained') or a dataset with similarity"
+        )
+    return MatrixKernel.from_similarity(dataset.similarity, fit_outputscale=False)
+
+
+def _encoder_kernel(make_encoder: Callable[[], object]) -> Callable[[object], Kernel]:
+    def build(dataset) -> Kernel:
+        return DeepKernel(make_encoder(), dataset.items, base="cosine", fit_outputscale=False)
+
+    return build
+
+
+def _sentence():
+    from deepalign.encoders import SentenceEncoder
+
+    return SentenceEncoder()
+
+
+def _random_init():
+    from deepalign.encoders import RandomInitEncoder
+
+    return RandomInitEncoder(seed=0)
+
+
+def _lexical():
+    from deepalign.encoders import LexicalEncoder
+
+    return LexicalEncoder()
+
+
+def _length():
+    from deepalign.encoders import LengthEncoder
+
+    return LengthEncoder()
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """A named kernel: its builder `dataset -> Kernel` and one line about it."""
+
+    build: Callable[[object], Kernel]
+    description: str
+
+
+KERNELS: dict[str, KernelSpec] = {
+    "human": KernelSpec(_human, "MatrixKernel of the dataset's human similarity (with its mask)"),
+    "pretrained": KernelSpec(_encoder_kernel(_sentence), "cosine DeepKernel of the bundled "
+                             "all-MiniLM-L6-v2 SentenceEncoder"),
+    "random-init": KernelSpec(_encoder_kernel(_random_init), "cosine DeepKernel of a "
+                              "randomly initialised MiniLM (seed 0)"),
+    "lexical": KernelSpec(_encoder_kernel(_lexical), "cosine DeepKernel of TF-IDF vectors"),
+    "length": KernelSpec(_encoder_kernel(_length), "cosine DeepKernel of text length only "
+                         "(the paper's control)"),
+}
+
+
+def build_kernel(name_or_path: str, dataset) -> Kernel:
+    """The kernel called `name_or_path` (a key of `KERNELS`), or, for a directory, a cosine
+    `DeepKernel.from_checkpoint` of the encoder exported there, over `dataset.items`."""
+    if name_or_path in KERNELS:
+        return KERNELS[name_or_path].build(dataset)
+    path = Path(name_or_path)
+    if path.is_dir():
+        return DeepKernel.from_checkpoint(path, dataset.items, fit_outputscale=False)
+    raise ConfigError(
+        f"unknown kernel {name_or_path!r}: not one of {sorted(KERNELS)} and not a directory; "
+        "pass a kernel name or the directory of an encoder exported by python -m deepalign.train"
+    )

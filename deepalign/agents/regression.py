@@ -1,0 +1,161 @@
+"""The paper's kernel agents: kernel regression and support vector regression, epsilon-greedy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from gpytorch.kernels import Kernel
+from sklearn.svm import SVR
+from torch import Generator, Tensor
+
+from deepalign.agents.base import BanditAgent, argmax_random_tie
+from deepalign.agents.posterior import item_inputs
+from deepalign.errors import ConfigError
+
+__all__ = ["DEFAULT_EPSILON", "KernelRegressionAgent", "SVRAgent", "kernel_matrix"]
+
+DEFAULT_EPSILON = 0.1
+"""Exploration rate of the epsilon-greedy regression agents."""
+
+
+def kernel_matrix(kernel: Kernel | Tensor, n_items: int) -> Tensor:
+    """The full `n_items x n_items` float64 kernel matrix of a gpytorch kernel over item
+    indices (evaluated once, without gradients), or a given matrix after checks."""
+    if isinstance(kernel, Kernel):
+        x = item_inputs(torch.arange(n_items))
+        with torch.no_grad():
+            matrix = kernel(x, x).to_dense().to(torch.float64)
+    elif isinstance(kernel, Tensor):
+        matrix = kernel.detach().to(torch.float64).cpu()
+    else:
+        raise ConfigError(
+            f"'kernel' should be a gpytorch Kernel over item indices or an n_items x n_items "
+            f"tensor but got {type(kernel).__name__}"
+        )
+    if matrix.shape != (n_items, n_items):
+        raise ConfigError(
+            f"the kernel matrix should be {n_items} x {n_items} (n_items x n_items) but is "
+            f"{tuple(matrix.shape)}"
+        )
+    if not torch.isfinite(matrix).all():
+        raise ConfigError("the kernel matrix contains NaN or inf; every entry must be finite")
+    return matrix
+
+
+class _EpsilonGreedyRegression(BanditAgent):
+    """epsilon-greedy on a regression of the observed rewards.
+
+    Each step: with probability `epsilon` a uniformly random arm, else the arm with the
+    highest prediction (ties at random). Each step draws the same random numbers whichever
+    branch is taken. Before the first observation every prediction is `prior_mean`.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel | Tensor,
+        arm_items: Tensor,
+        n_items: int,
+        prior_mean: float,
+        epsilon: float = DEFAULT_EPSILON,
+    ) -> None:
+        super().__init__(arm_items, n_items)
+        if isinstance(epsilon, bool) or not 0.0 <= float(epsilon) <= 1.0:
+            raise ConfigError(f"'epsilon' should be a probability in [0, 1] but got {epsilon!r}")
+        if not math.isfinite(float(prior_mean)):
+            raise ConfigError(f"'prior_mean' should be finite but got {prior_mean!r}")
+        self.matrix = kernel_matrix(kernel, n_items)
+        self.prior_mean = float(prior_mean)
+        self.epsilon = float(epsilon)
+
+    def _select(self, generator: Generator) -> int:
+        explore = float(torch.rand((), generator=generator, dtype=torch.float64)) < self.epsilon
+        random_arm = int(torch.randint(self.n_arms, (), generator=generator))
+        greedy_arm = argmax_random_tie(self._predict(self.arm_items), generator)
+        return random_arm if explore else greedy_arm
+
+
+class KernelRegressionAgent(_EpsilonGreedyRegression):
+    """Nadaraya-Watson kernel regression, epsilon-greedy.
+
+    The prediction at item `i` is the kernel-weighted mean of the observed rewards,
+    `sum_j w_ij y_j / sum_j w_ij` with `w_ij = max(k(i, x_j), 0)` over the observations
+    `(x_j, y_j)` (negative similarities carry no weight); an item with zero weight to every
+    observation (e.g. another block of a block-wise human matrix) gets `prior_mean`.
+
+    Args:
+        kernel: gpytorch `Kernel` over item indices, or an `n_items x n_items` matrix.
+        arm_items: LongTensor `n_arms`; n_items: items the kernel covers.
+        prior_mean: prediction without evidence (default: the scale's midpoint).
+        epsilon: exploration probability (`DEFAULT_EPSILON` = 0.1).
+    """
+
+    def _predict(self, items: Tensor) -> Tensor:
+        if not self._arms:
+            return torch.full((items.numel(),), self.prior_mean, dtype=torch.float64)
+        weights = self.matrix[items][:, self.observed_items].clamp_min(0)  # m x n_obs
+        total = weights.sum(dim=1)
+        weighted = weights @ self.observed_rewards
+        has_weight = total > 1e-12
+        return torch.where(
+            has_weight,
+            weighted / torch.where(has_weight, total, torch.ones_like(total)),
+            torch.full_like(total, self.prior_mean),
+        )
+
+
+class SVRAgent(_EpsilonGreedyRegression):
+    """Support vector regression with a precomputed kernel, epsilon-greedy.
+
+    scikit-learn `SVR(kernel="precomputed", C=C, epsilon=svr_epsilon)` fitted on all
+    observations (repeated pulls are repeated samples), refitted after each new observation
+    when a prediction is needed. The targets are centred on `prior_mean` before fitting.
+
+    Args:
+        C: SVR regularisation (default 1.0); svr_epsilon: width of the SVR tube in rating
+            units (default 0.1). Other arguments as `KernelRegressionAgent`.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel | Tensor,
+        arm_items: Tensor,
+        n_items: int,
+        prior_mean: float,
+        epsilon: float = DEFAULT_EPSILON,
+        C: float = 1.0,
+        svr_epsilon: float = 0.1,
+    ) -> None:
+        super().__init__(kernel, arm_items, n_items, prior_mean, epsilon)
+        if not (math.isfinite(float(C)) and C > 0):
+            raise ConfigError(f"'C' should be a positive number but got {C!r}")
+        if not (math.isfinite(float(svr_epsilon)) and svr_epsilon >= 0):
+            raise ConfigError(f"'svr_epsilon' should be >= 0 but got {svr_epsilon!r}")
+        self.C = float(C)
+        self.svr_epsilon = float(svr_epsilon)
+        self._fitted: tuple[int, SVR] | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self._fitted = None
+
+    def _model(self) -> SVR:
+        n_obs = len(self._arms)
+        if self._fitted is None or self._fitted[0] != n_obs:
+            observed = self.observed_items
+            gram = self.matrix[observed][:, observed].numpy()
+            model = SVR(kernel="precomputed", C=self.C, epsilon=self.svr_epsilon)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(gram, self.observed_rewards.numpy() - self.prior_mean)
+            self._fitted = (n_obs, model)
+        return self._fitted[1]
+
+    def _predict(self, items: Tensor) -> Tensor:
+        if not self._arms:
+            return torch.full((items.numel(),), self.prior_mean, dtype=torch.float64)
+        cross = self.matrix[items][:, self.observed_items].numpy()
+        prediction = self._model().predict(np.ascontiguousarray(cross)) + self.prior_mean
+        return torch.as_tensor(prediction, dtype=torch.float64)

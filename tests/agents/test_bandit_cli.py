@@ -1,0 +1,123 @@
+"""`python -m deepalign.bandit`: the JSON summary, atomic writing, and exit code 2 on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from deepalign.bandit import main, write_json_atomic
+
+METRICS = {
+    "mean_reward",
+    "cumulative_regret",
+    "unique_actions",
+    "non_optimal_actions",
+    "bad_actions",
+    "iterations_to_convergence",
+    "generalization_spearman",
+    "greedy_value",
+    "greedy_is_bad",
+    "bad_in_top5",
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_json_summary_of_a_small_run(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    argv = ["--kernel", "human", "--agent", "kernel-regression", "--seeds", "3",
+            "--horizon", "8", "--json", str(out)]
+    assert main(argv) == 0
+    summary = json.loads(out.read_text())
+    assert set(summary) == METRICS
+    for stats in summary.values():
+        assert set(stats) == {"mean", "sem"} and stats["sem"] >= 0
+    assert 1 <= summary["unique_actions"]["mean"] <= 8
+    assert 0 <= summary["bad_actions"]["mean"] <= 8
+    printed = capsys.readouterr().out
+    assert "agent kernel-regression, kernel human, 3 seeds, horizon 8" in printed
+    assert "bad_actions" in printed and f"wrote {out}" in printed
+    # same arguments, same numbers (seeded)
+    again = tmp_path / "again.json"
+    assert main(argv[:-1] + [str(again)]) == 0
+    assert json.loads(again.read_text()) == summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.json", "out.json"]  # no temp
+
+
+def test_single_seed_has_no_sem(tmp_path):
+    out = tmp_path / "one.json"
+    assert main(["--agent", "random", "--seeds", "1", "--horizon", "3", "--json", str(out)]) == 0
+    assert all(stats["sem"] is None for stats in json.loads(out.read_text()).values())
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--kernel", "no-such-kernel"], "--kernel 'no-such-kernel'"),
+        (["--value", "honesty"], "honesty"),
+        (["--dataset", "no-such-dataset"], "no-such-dataset"),
+        (["--agent", "gp-ucb", "--beta", "-1"], "'beta'"),
+        (["--agent", "svr", "--epsilon", "2"], "'epsilon'"),
+        (["--noise-sd", "-1"], "'noise_sd'"),
+        (["--json", "/no/such/dir/out.json", "--agent", "random"], "does not exist"),
+        (["--kernel", "/tmp"], "encoder"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_reason(argv, message, capsys):
+    assert main(["--seeds", "1", "--horizon", "2", *argv]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after any "note:" lines
+    assert last.startswith("error: ") and message in last
+
+
+@pytest.mark.parametrize(
+    "argv", [["--agent", "gp-thompson"], ["--seeds", "0"], ["--horizon", "x"], ["--oops"]]
+)
+def test_argparse_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "summary.json"
+    write_json_atomic(path, {"a": {"mean": 1.0, "sem": 0.1}})
+    with pytest.raises(ValueError):
+        write_json_atomic(path, {"a": {"mean": float("nan"), "sem": None}})  # not valid JSON
+    assert json.loads(path.read_text()) == {"a": {"mean": 1.0, "sem": 0.1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_module_entry_point_exits_2(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "deepalign.bandit", "--kernel", "nope", "--seeds", "1"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: --kernel 'nope': not one of ['human', 'length', 'lexical', 'pretrained', "
+        "'random-init'] and not a directory; pass a kernel name or the directory of an encoder "
+        "exported by python -m deepalign.train"
+    ]
+
+
+def test_kernel_from_an_exported_encoder_directory(tmp_path):
+    from deepalign.encoders import LengthEncoder, export_encoder
+
+    directory = export_encoder(LengthEncoder(), tmp_path / "length-encoder")
+    by_path, by_name = tmp_path / "path.json", tmp_path / "name.json"
+    common = ["--agent", "gp-ucb", "--seeds", "2", "--horizon", "6"]
+    assert main([*common, "--kernel", str(directory), "--json", str(by_path)]) == 0
+    assert main([*common, "--kernel", "length", "--json", str(by_name)]) == 0
+    # the exported length encoder and the built-in length control are the same kernel
+    assert json.loads(by_path.read_text()) == json.loads(by_name.read_text())
