@@ -1,0 +1,159 @@
+"""Report tables from the analyses, rendered to Markdown and HTML by `Table`."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deepalign.reports.text import format_p
+from deepalign.studies.analysis import (
+    PAPER_METRICS,
+    RealAnalysis,
+    SyntheticAnalysis,
+    TrainedAnalysis,
+)
+from deepalign.studies.stats import CorrelationResult, PairedResult
+
+__all__ = [
+    "Table",
+    "real_correlation_table",
+    "real_means_table",
+    "synthetic_table",
+    "trained_alignment_table",
+    "trained_metric_table",
+    "transfer_table",
+]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A caption, column headers and rows of cell strings."""
+
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def markdown(self) -> str:
+        lines = [f"*{self.caption}*", "", "| " + " | ".join(self.headers) + " |",
+                 "|" + "|".join("---" for _ in self.headers) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        return (f"<table><caption>{html.escape(self.caption)}</caption>"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _rho(result: CorrelationResult | None) -> str:
+    if result is None or not math.isfinite(result.rho):
+        return "n/a"
+    return f"{result.rho:+.3f} ({format_p(result.p_value)})"
+
+
+def _number(value: float, digits: int = 3) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def synthetic_table(analysis: SyntheticAnalysis, metrics: Sequence[str] = PAPER_METRICS) -> Table:
+    """The paper's table: Spearman (p) between measured alignment and each metric."""
+    shown = [m for m in metrics if any(m in c for c in analysis.correlations.values())]
+    rows = tuple(
+        (agent, *(_rho(analysis.correlations[agent].get(m)) for m in shown))
+        for agent in analysis.agents
+    )
+    n = max((c.n for a in analysis.correlations.values() for c in a.values()), default=0)
+    return Table(
+        f"Spearman \u03c1 (p) between the kernel's measured alignment and each metric, over "
+        f"runs (up to {n} per agent)",
+        ("agent", *shown), rows,
+    )
+
+
+def real_means_table(analysis: RealAnalysis, condition: str, agent: str,
+                     metrics: Sequence[str]) -> Table:
+    """Per kernel: alignment and each metric averaged over values (mean of value means)."""
+    points = analysis.points[(condition, agent)]
+    rows = []
+    for kernel in analysis.kernels:
+        cells = [kernel, _number(analysis.kernel_alignment.get((condition, kernel), math.nan))]
+        for metric in metrics:
+            curve = points[metric]
+            ys = [y for y, label in zip(curve.y, curve.labels) if label.split("|")[0] == kernel]
+            cells.append(_number(sum(ys) / len(ys)) if ys else "n/a")
+        rows.append(tuple(cells))
+    for (ref_condition, ref_agent), means in analysis.references.items():
+        if ref_condition == condition:
+            rows.append((f"none ({ref_agent})", "n/a",
+                         *(_number(means.get(m, math.nan)) for m in metrics)))
+    return Table(
+        f"{condition}: kernel alignment ({analysis.alignment_column}) and metrics averaged over "
+        f"values, agent {agent}",
+        ("kernel", "alignment", *metrics), tuple(rows),
+    )
+
+
+def real_correlation_table(analysis: RealAnalysis, metrics: Sequence[str]) -> Table:
+    """Spearman between kernel alignment and each metric, per condition and agent."""
+    rows = []
+    for (condition, agent), correlations in analysis.correlations.items():
+        rows.append((condition, agent, "own reference",
+                     *(_rho(correlations.get(m)) for m in metrics)))
+        human = analysis.human_correlations.get((condition, agent))
+        if human:
+            rows.append((condition, agent, "human similarity",
+                         *(_rho(human.get(m)) for m in metrics)))
+    return Table(
+        "Spearman \u03c1 (p) between kernel alignment and each metric across kernel-value "
+        "pairs (metric centred within each value)",
+        ("condition", "agent", "alignment with", *metrics), tuple(rows),
+    )
+
+
+def _paired_cells(result: PairedResult) -> tuple[str, ...]:
+    if result.n == 0:
+        return ("n/a",) * 5
+    return (
+        _number(result.mean_before), _number(result.mean_after),
+        f"{result.mean_difference:+.3g} [{result.ci_low:+.3g}, {result.ci_high:+.3g}]",
+        format_p(result.p_value), str(result.n),
+    )
+
+
+_PAIRED_HEADERS = ("before", "after", "\u0394 [95% CI]", "Wilcoxon", "n")
+
+
+def trained_alignment_table(analysis: TrainedAnalysis) -> Table:
+    """Alignment before and after training, per split, paired over encoder seeds."""
+    rows = tuple((split, *_paired_cells(r)) for split, r in analysis.alignment.items())
+    return Table("Alignment (Spearman with human similarity) before vs after training, paired "
+                 "by encoder seed", ("items", *_PAIRED_HEADERS), rows)
+
+
+def trained_metric_table(analysis: TrainedAnalysis, agent: str) -> Table:
+    """Each metric before vs after training, paired by (encoder seed, value)."""
+    rows = tuple((m, *_paired_cells(r)) for m, r in analysis.metrics[agent].items())
+    return Table(f"Agent {agent}: metrics with the untrained vs trained encoder, paired by "
+                 "encoder seed and value (bandit seeds averaged)", ("metric", *_PAIRED_HEADERS),
+                 rows)
+
+
+def transfer_table(analysis: TrainedAnalysis, metrics: Sequence[str]) -> Table:
+    """Transfer: per (training set, test set, value, agent), the change of each metric."""
+    rows = []
+    for (source, dataset, value, agent), results in analysis.transfer.items():
+        cells = [source, dataset, value, agent]
+        for metric in metrics:
+            r = results.get(metric)
+            cells.append("n/a" if r is None or r.n == 0 else
+                         f"{r.mean_difference:+.3g} ({format_p(r.p_value)})")
+        rows.append(tuple(cells))
+    return Table("Transfer: change (after - before, Wilcoxon p over paired runs) of each metric "
+                 "with the encoder aligned on the training set", ("aligned on", "tested on",
+                 "value", "agent", *metrics), tuple(rows))

@@ -1,0 +1,290 @@
+"""Typed study configuration: one YAML recipe -> a frozen `StudyConfig`.
+
+A recipe has shared run settings at the top level and one optional section per study:
+
+```yaml
+name: quick
+seeds: 4                 # an int n (seeds 0..n-1) or an explicit list
+horizon: 40
+synthetic: {dataset: spa-verb-act, values: [act_evaluation], levels: 11}
+real: {values: [act_evaluation], kernels: [human, pretrained, length]}
+trained: {encoder_seeds: 2, train_args: ["--trainer.max_epochs=3"]}
+```
+
+Defaults live in the dataclasses below (no file needed for them). `load_study_config`
+raises `ConfigError` naming the file and key for unknown keys, wrong types, and unknown
+datasets, agents or kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepalign.errors import ConfigError
+from deepalign.studies.typed_yaml import build_dataclass, read_yaml_mapping
+
+__all__ = [
+    "AGENTS",
+    "ENGINE_AGENTS",
+    "REAL_KERNELS",
+    "RealStudyConfig",
+    "StudyConfig",
+    "SyntheticStudyConfig",
+    "TrainedStudyConfig",
+    "TransferConfig",
+    "level_list",
+    "load_study_config",
+    "seed_list",
+    "validate_study_config",
+]
+
+#: Agent names (as in `python -m deepalign.bandit --agent`).
+AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "kernel-regression", "svr", "independent-ts", "random")
+#: Agents the batched exact GP engine runs; the others fall back to the BoTorch/sklearn agents.
+ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp")
+#: Kernels of study 2 (real judgments).
+REAL_KERNELS = ("human", "pretrained", "aligned", "random-init", "lexical", "length")
+
+SPA_VALUES = (
+    "act_evaluation",
+    "act_potency",
+    "act_activity",
+    "glasgow_valence",
+    "glasgow_arousal",
+    "glasgow_dominance",
+)
+
+
+@dataclass(frozen=True)
+class SyntheticStudyConfig:
+    """Study 1: kernels of controlled alignment with the human matrix of `dataset`.
+
+    `levels`: an int n (n target alignments evenly from 0 to 1) or an explicit list in
+    [0, 1]. Each run gets its own kernel (seeded by the run's seed), and the table records
+    the kernel's *measured* alignment, never the target.
+    """
+
+    dataset: str = "spa-verb-act"
+    values: tuple[str, ...] = ("act_evaluation",)
+    levels: int | tuple[float, ...] = 11
+    agents: tuple[str, ...] = ("gp-ts", "kernel-regression", "svr", "independent-ts")
+    seeds: int | tuple[int, ...] | None = None
+    horizon: int | None = None
+
+
+@dataclass(frozen=True)
+class RealStudyConfig:
+    """Study 2: real human judgments on `dataset` and kernels from `kernels`.
+
+    `aligned_encoder`: an exported encoder directory or a `deepalign.train` run directory;
+    "trained" uses the first encoder trained by this recipe's `trained` section; None drops
+    the "aligned" kernel. `length_control`: also run every kernel against the paper's length
+    control (reward = action length, alignment measured against length similarity).
+    """
+
+    dataset: str = "spa-verb-act"
+    values: tuple[str, ...] = SPA_VALUES
+    kernels: tuple[str, ...] = REAL_KERNELS
+    agents: tuple[str, ...] = ("gp-ts",)
+    aligned_encoder: str | None = "trained"
+    length_control: bool = True
+    seeds: int | tuple[int, ...] | None = None
+    horizon: int | None = None
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Study 3, transfer variant: encoders aligned on `train_datasets` (pairs with held-out
+    items), bandits on `test_datasets` whose arms have no human similarity. `values` maps a
+    test dataset to its value columns (missing: the dataset's first value column)."""
+
+    train_datasets: tuple[str, ...] = ("activity-pairs", "sts-captions")
+    test_datasets: tuple[str, ...] = ("dillion-morality", "mfv")
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    train_args: tuple[str, ...] = ()
+    runs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainedStudyConfig:
+    """Study 3: encoders trained by `deepalign.train` on `train_dataset` (personalization
+    items only), paired by seed with the same encoder before training, bandits on `dataset`.
+
+    `train_args`: extra arguments for `python -m deepalign.train` (e.g. a recipe and epochs).
+    `runs`: cached trainer run directories to use instead of training (one per seed).
+    `checkpoints`: also run encoders of checkpoints along training (dose-response): at most
+    `dose_points` of them, evenly spaced over the epochs saved. Runs trained here keep every
+    epoch's checkpoint while training (so the trainer's choice of the best epoch is
+    unchanged), then only the chosen ones, the best and the last.
+    """
+
+    dataset: str = "spa-verb-act"
+    train_dataset: str = "spa-verb"
+    values: tuple[str, ...] = SPA_VALUES
+    agents: tuple[str, ...] = ("gp-ts",)
+    encoder_seeds: int | tuple[int, ...] = 3
+    train_args: tuple[str, ...] = ()
+    runs: tuple[str, ...] = ()
+    checkpoints: bool = True
+    dose_points: int = 6
+    transfer: TransferConfig | None = None
+    seeds: int | tuple[int, ...] | None = None
+    horizon: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole recipe: shared run settings and the studies to run (None = skipped).
+
+    `seeds`: bandit seeds; `horizon`: steps T per run; `split_seed` / `heldout_fraction`:
+    the shared personalization / generalization item split; `noise`: reward noise SD as a
+    fraction of the value's scale (None = the environment's default); `batch_runs`: most runs
+    simulated (and written) together; `device`: torch device of the engine.
+    """
+
+    name: str = "study"
+    seeds: int | tuple[int, ...] = 30
+    horizon: int = 100
+    split_seed: int = 0
+    heldout_fraction: float = 0.3
+    noise: float | None = None
+    batch_runs: int = 512
+    device: str = "cpu"
+    synthetic: SyntheticStudyConfig | None = None
+    real: RealStudyConfig | None = None
+    trained: TrainedStudyConfig | None = None
+    source: str = field(default="<memory>", compare=False)
+
+
+def seed_list(seeds: int | tuple[int, ...]) -> tuple[int, ...]:
+    """Seeds as a tuple: an int n means 0..n-1."""
+    return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+
+
+def level_list(levels: int | tuple[float, ...]) -> tuple[float, ...]:
+    """Target alignments: an int n means n levels evenly from 0 to 1 (rounded to 1e-9)."""
+    if isinstance(levels, int):
+        if levels < 2:
+            return (1.0,) if levels == 1 else ()
+        return tuple(round(i / (levels - 1), 9) for i in range(levels))
+    return tuple(levels)
+
+
+def load_study_config(path: str | Path) -> StudyConfig:
+    """Read and validate the study recipe at `path`; ConfigError naming the file and key."""
+    source = str(path)
+    data = read_yaml_mapping(path)
+    config = build_dataclass(StudyConfig, data, source)
+    config = StudyConfig(**{**config.__dict__, "source": source})
+    validate_study_config(config)
+    return config
+
+
+def validate_study_config(config: StudyConfig) -> None:
+    """Check ranges and names (datasets against `deepalign.data.list_datasets()`)."""
+    from deepalign.data import list_datasets
+
+    src = config.source
+    known_datasets = set(list_datasets())
+
+    def check_names(key: str, names: tuple[str, ...], allowed: set[str] | tuple[str, ...]) -> None:
+        for i, name in enumerate(names):
+            if name not in allowed:
+                raise ConfigError(
+                    f"{src}: key '{key}[{i}]' names unknown {key.rsplit('.', 1)[-1]} "
+                    f"{name!r}; expected one of {sorted(allowed)}."
+                )
+
+    def check_dataset(key: str, name: str) -> None:
+        if name not in known_datasets:
+            raise ConfigError(
+                f"{src}: key '{key}' names unknown dataset {name!r}; expected one of "
+                f"{sorted(known_datasets)} (see `python -m deepalign.data list`)."
+            )
+
+    def check_seeds(key: str, seeds: int | tuple[int, ...] | None) -> None:
+        if seeds is None:
+            return
+        if isinstance(seeds, int) and seeds < 1:
+            raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {seeds}.")
+        if isinstance(seeds, tuple) and (not seeds or len(set(seeds)) != len(seeds)):
+            raise ConfigError(f"{src}: key '{key}' should list distinct seeds but got {seeds}.")
+
+    def check_positive(key: str, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {value}.")
+
+    check_seeds("seeds", config.seeds)
+    check_positive("horizon", config.horizon)
+    check_positive("batch_runs", config.batch_runs)
+    if not 0.0 < config.heldout_fraction < 1.0:
+        raise ConfigError(
+            f"{src}: key 'heldout_fraction' should be in (0, 1) but got {config.heldout_fraction}."
+        )
+    if config.noise is not None and config.noise <= 0.0:
+        raise ConfigError(f"{src}: key 'noise' should be positive but got {config.noise}.")
+    if config.synthetic is None and config.real is None and config.trained is None:
+        raise ConfigError(
+            f"{src}: no study section; add at least one of 'synthetic', 'real', 'trained'."
+        )
+    if (s := config.synthetic) is not None:
+        check_dataset("synthetic.dataset", s.dataset)
+        check_names("synthetic.agents", s.agents, AGENTS)
+        check_seeds("synthetic.seeds", s.seeds)
+        check_positive("synthetic.horizon", s.horizon)
+        levels = level_list(s.levels)
+        if not levels or any(not 0.0 <= level <= 1.0 for level in levels):
+            raise ConfigError(
+                f"{src}: key 'synthetic.levels' should be an int >= 1 or a list of alignments "
+                f"in [0, 1] but got {s.levels}."
+            )
+    if (r := config.real) is not None:
+        check_dataset("real.dataset", r.dataset)
+        check_names("real.kernels", r.kernels, REAL_KERNELS)
+        check_names("real.agents", r.agents, AGENTS)
+        check_seeds("real.seeds", r.seeds)
+        check_positive("real.horizon", r.horizon)
+        if "aligned" in r.kernels and r.aligned_encoder is None:
+            raise ConfigError(
+                f"{src}: key 'real.kernels' lists 'aligned' but 'real.aligned_encoder' is null; "
+                "give an encoder directory, 'trained', or drop the kernel."
+            )
+        if r.aligned_encoder == "trained" and "aligned" in r.kernels and config.trained is None:
+            raise ConfigError(
+                f"{src}: key 'real.aligned_encoder' is 'trained' but there is no 'trained' "
+                "section; add one or give an encoder directory."
+            )
+    if (t := config.trained) is not None:
+        check_dataset("trained.dataset", t.dataset)
+        check_dataset("trained.train_dataset", t.train_dataset)
+        check_names("trained.agents", t.agents, AGENTS)
+        check_seeds("trained.encoder_seeds", t.encoder_seeds)
+        check_seeds("trained.seeds", t.seeds)
+        check_positive("trained.horizon", t.horizon)
+        if t.dose_points < 0:
+            raise ConfigError(f"{src}: key 'trained.dose_points' should be >= 0 but got "
+                              f"{t.dose_points}.")
+        if t.runs and len(t.runs) != len(seed_list(t.encoder_seeds)):
+            raise ConfigError(
+                f"{src}: key 'trained.runs' lists {len(t.runs)} run directories but "
+                f"'trained.encoder_seeds' gives {len(seed_list(t.encoder_seeds))} seeds; "
+                "give one run per seed."
+            )
+        if (x := t.transfer) is not None:
+            for i, name in enumerate(x.train_datasets):
+                check_dataset(f"trained.transfer.train_datasets[{i}]", name)
+            for i, name in enumerate(x.test_datasets):
+                check_dataset(f"trained.transfer.test_datasets[{i}]", name)
+            for name in x.values:
+                if name not in x.test_datasets:
+                    raise ConfigError(
+                        f"{src}: key 'trained.transfer.values.{name}' is not one of "
+                        f"'trained.transfer.test_datasets' {list(x.test_datasets)}."
+                    )
+            for name in x.runs:
+                if name not in x.train_datasets:
+                    raise ConfigError(
+                        f"{src}: key 'trained.transfer.runs.{name}' is not one of "
+                        f"'trained.transfer.train_datasets' {list(x.train_datasets)}."
+                    )

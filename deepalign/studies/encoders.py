@@ -1,0 +1,306 @@
+"""Trained encoders for study 3: train them with `deepalign.train` once, or find cached runs.
+
+A trainer run directory (`ROOT/<dataset>/version_N`) holds `encoder/` (the exported
+encoder), `summary.json` (dataset, split seed, alignment before/after per split) and
+Lightning checkpoints. `EncoderRun` reads one; `prepare_encoders` trains what the recipe
+needs into `OUT/encoders/<dataset>/seed<k>/` (skipped when a finished run is already there,
+so a re-run does not retrain) or uses the run directories the recipe lists. Every run uses
+the recipe's item split (`--data.split_seed`, `--data.heldout_fraction`), so its held-out
+items are the bandit's held-out items.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from deepalign.encoders import (
+    LengthEncoder,
+    LexicalEncoder,
+    RandomInitEncoder,
+    SentenceEncoder,
+    load_encoder,
+)
+from deepalign.errors import CheckpointError, ConfigError
+from deepalign.studies.config import StudyConfig, seed_list
+
+__all__ = [
+    "EncoderRun", "PreparedEncoders", "dose_checkpoints", "encoder_directory", "prepare_encoders",
+    "train_encoder",
+]
+
+_CLASSES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for cls in (SentenceEncoder, RandomInitEncoder, LexicalEncoder, LengthEncoder)
+}
+
+
+def _run_directory(root: Path) -> Path | None:
+    """The directory of the newest `summary.json` under `root` (the trainer writes it into
+    its log directory, e.g. `root/<name>/version_0`, last of all its files)."""
+    if (root / "summary.json").is_file():
+        return root
+    found = sorted(root.rglob("summary.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent if found else None
+
+
+def encoder_directory(path: str | Path) -> Path:
+    """The exported encoder at `path`: `path` itself, `path/encoder`, or the encoder of the
+    newest finished trainer run under `path` (e.g. `runs/spa-verb`); ConfigError otherwise."""
+    root = Path(path)
+    for candidate in (root, root / "encoder"):
+        if (candidate / "encoder.json").is_file():
+            return candidate
+    run = _run_directory(root) if root.is_dir() else None
+    if run is not None and (run / "encoder" / "encoder.json").is_file():
+        return run / "encoder"
+    raise ConfigError(
+        f"{root}: no exported encoder there (expected {root}/encoder.json, "
+        f"{root}/encoder/encoder.json or a finished `python -m deepalign.train` run below it); "
+        "train one (make train) or give an export_encoder directory."
+    )
+
+
+@dataclass(frozen=True)
+class EncoderRun:
+    """One trained encoder: where it is and what its trainer reported.
+
+    Attributes:
+        train_dataset: what it was aligned on; seed: its training seed; directory: the run
+        directory; encoder_dir: the exported encoder; summary: `summary.json` as a dict;
+        checkpoints: (epoch, checkpoint file) along training, epoch order.
+    """
+
+    train_dataset: str
+    seed: int
+    directory: Path
+    encoder_dir: Path
+    summary: dict
+    checkpoints: tuple[tuple[float, Path], ...] = field(default=())
+
+    @classmethod
+    def read(cls, directory: str | Path, train_dataset: str, seed: int) -> EncoderRun:
+        """Read the run in `directory`; CheckpointError naming what is missing."""
+        root = Path(directory)
+        run = _run_directory(root) if root.is_dir() else None
+        if run is None or not (run / "encoder" / "encoder.json").is_file():
+            raise CheckpointError(
+                f"{root}: not a finished `deepalign.train` run (no summary.json with an "
+                "encoder/encoder.json beside it); train it again or point 'trained.runs' at "
+                "a finished run directory."
+            )
+        summary = run / "summary.json"
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"{summary}: not valid JSON ({error}); re-run training.") \
+                from error
+        return cls(train_dataset, seed, run, run / "encoder", data, _checkpoints(run))
+
+    @property
+    def split_seed(self) -> int:
+        """The item split seed the trainer used."""
+        return int(self.summary.get("split_seed", 0))
+
+    @property
+    def heldout_fraction(self) -> float:
+        return float(self.summary.get("heldout_fraction", 0.3))
+
+    @property
+    def final_epoch(self) -> float:
+        """Epoch of the exported encoder (nan when the summary does not say)."""
+        for key in ("best_epoch", "epochs_run", "epochs"):
+            value = self.summary.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return math.nan
+
+    def summary_alignment(self, split: str, stage: str) -> float:
+        """Spearman `stage` ("before" / "after") on `split` from the summary (nan if absent)."""
+        entry = self.summary.get(split, {})
+        if not isinstance(entry, dict):
+            return math.nan
+        value = entry.get(f"spearman_{stage}")
+        return float(value) if isinstance(value, int | float) else math.nan
+
+    def export_config(self) -> dict:
+        return json.loads((self.encoder_dir / "encoder.json").read_text(encoding="utf-8"))
+
+    def untrained_encoder(self) -> nn.Module:
+        """The same encoder before training: rebuilt from the export's class and constructor
+        arguments (its seed gives the same head initialisation), no trained weights."""
+        exported = self.export_config()
+        cls = _CLASSES.get(exported.get("class_name", ""))
+        if cls is None:
+            raise CheckpointError(
+                f"{self.encoder_dir}/encoder.json: unknown class_name "
+                f"{exported.get('class_name')!r}; expected one of {sorted(_CLASSES)}."
+            )
+        return cls(**exported["config"])
+
+    def trained_encoder(self) -> nn.Module:
+        return load_encoder(self.encoder_dir)
+
+    def checkpoint_encoder(self, epoch: float) -> nn.Module:
+        """The encoder at checkpoint `epoch` (weights from the Lightning checkpoint)."""
+        from deepalign.studies.checkpoints import encoder_from_checkpoint
+
+        for checkpoint_epoch, path in self.checkpoints:
+            if checkpoint_epoch == epoch:
+                return encoder_from_checkpoint(path, self.untrained_encoder())
+        raise CheckpointError(f"{self.directory}: no checkpoint of epoch {epoch:g}.")
+
+
+def _checkpoints(root: Path) -> tuple[tuple[float, Path], ...]:
+    from deepalign.studies.checkpoints import list_checkpoints
+
+    return list_checkpoints(root)
+
+
+@dataclass(frozen=True)
+class PreparedEncoders:
+    """Encoder runs of study 3: `paired` (one per encoder seed) and `transfer` (one per
+    transfer training set)."""
+
+    paired: tuple[EncoderRun, ...]
+    transfer: tuple[EncoderRun, ...] = ()
+
+
+def train_encoder(
+    train_dataset: str,
+    seed: int,
+    directory: Path,
+    split_seed: int,
+    heldout_fraction: float,
+    extra_args: Sequence[str] = (),
+    keep_checkpoints: bool = False,
+    log: Callable[[str], None] = print,
+) -> EncoderRun:
+    """Train one encoder with `deepalign.train` into `directory` and return the finished run.
+
+    Runs the trainer's own entry point (`deepalign.train.main`, the code behind `python -m
+    deepalign.train`) in this process, with its output in `directory/train.log`; Lightning is
+    imported only here. `keep_checkpoints` saves every epoch's checkpoint (the dose-response
+    view; the best epoch is still chosen among all epochs).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    arguments = training_arguments(train_dataset, seed, directory, split_seed,
+                                   heldout_fraction, keep_checkpoints) + list(extra_args)
+    log(f"training encoder: python -m deepalign.train {' '.join(arguments)}")
+    from deepalign.train import main as train_main
+
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
+            warnings.catch_warnings():
+        # LightningCLI warns when given args while sys.argv holds this command's own
+        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        handler = logging.StreamHandler(output)  # Lightning's info lines go to train.log
+        loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+        saved = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+        for lg in loggers:
+            lg.handlers, lg.propagate = [handler], False
+        try:
+            code = train_main(arguments)
+        except SystemExit as error:  # argument errors exit through argparse
+            code = error.code if isinstance(error.code, int) else 2
+        finally:
+            for lg, (level, propagate, handlers) in zip(loggers, saved):
+                lg.setLevel(level)
+                lg.handlers, lg.propagate = handlers, propagate
+    (directory / "train.log").write_text(output.getvalue(), encoding="utf-8")
+    if code != 0:
+        raise ConfigError(
+            f"training the {train_dataset} encoder (seed {seed}) failed with exit code {code}; "
+            f"see {directory / 'train.log'} (last lines: {output.getvalue()[-600:]!r}). "
+            "Check 'train_args' in the recipe."
+        )
+    return EncoderRun.read(directory, train_dataset, seed)
+
+
+def training_arguments(train_dataset: str, seed: int, directory: Path, split_seed: int,
+                       heldout_fraction: float, keep_checkpoints: bool = False) -> list[str]:
+    """Command-line arguments of `python -m deepalign.train` for one run."""
+    arguments = [
+        f"--seed_everything={seed}",
+        f"--trainer.default_root_dir={directory}",
+        "--trainer.enable_progress_bar=false",
+        f"--data.dataset={train_dataset}",
+        f"--data.split_seed={split_seed}",
+        f"--data.heldout_fraction={heldout_fraction}",
+        "--tensorboard.projector=false",
+        "--artifacts.projector=false",
+    ]
+    if keep_checkpoints:
+        arguments.append("--checkpoint.save_top_k=-1")
+    return arguments
+
+
+def dose_checkpoints(run: EncoderRun, points: int) -> tuple[tuple[float, Path], ...]:
+    """At most `points` checkpoints of `run` evenly spaced over its saved epochs, leaving out
+    the final (exported) epoch; epoch order."""
+    candidates = [(e, p) for e, p in run.checkpoints if e > 0 and e != run.final_epoch]
+    if points <= 0 or not candidates:
+        return ()
+    if len(candidates) <= points:
+        return tuple(candidates)
+    step = len(candidates) / points
+    chosen = sorted({min(len(candidates) - 1, int((i + 1) * step) - 1) for i in range(points)})
+    return tuple(candidates[i] for i in chosen)
+
+
+def _prune_checkpoints(run: EncoderRun, points: int) -> EncoderRun:
+    """Delete the checkpoints of a run trained here that the study will not use (all but
+    the dose points, the best and last.ckpt)."""
+    keep = {path for _, path in dose_checkpoints(run, points)}
+    for epoch, path in run.checkpoints:
+        if path not in keep and epoch != run.final_epoch and path.name != "last.ckpt":
+            path.unlink(missing_ok=True)
+    return EncoderRun.read(run.directory, run.train_dataset, run.seed)
+
+
+def _run(config: StudyConfig, out: Path, train_dataset: str, seed: int, cached: str | None,
+         extra_args: Sequence[str], dose_points: int,
+         log: Callable[[str], None]) -> EncoderRun:
+    if cached is not None:
+        return EncoderRun.read(cached, train_dataset, seed)
+    directory = out / "encoders" / train_dataset / f"seed{seed}"
+    try:
+        run = EncoderRun.read(directory, train_dataset, seed)
+        log(f"encoder {train_dataset}/seed{seed}: already trained, reusing {directory}")
+        return run
+    except CheckpointError:
+        pass
+    run = train_encoder(train_dataset, seed, directory, config.split_seed,
+                        config.heldout_fraction, extra_args, dose_points > 0, log)
+    return _prune_checkpoints(run, dose_points) if dose_points > 0 else run
+
+
+def prepare_encoders(config: StudyConfig, out: Path,
+                     log: Callable[[str], None] = print) -> PreparedEncoders:
+    """Every encoder study 3 needs, trained once (see the module docstring)."""
+    section = config.trained
+    if section is None:
+        raise ValueError("prepare_encoders needs a config with a 'trained' section")
+    seeds = seed_list(section.encoder_seeds)
+    cached: list[str | None] = list(section.runs) if section.runs else [None] * len(seeds)
+    paired = tuple(
+        _run(config, out, section.train_dataset, seed, run, section.train_args,
+             section.dose_points if section.checkpoints else 0, log)
+        for seed, run in zip(seeds, cached)
+    )
+    transfer: tuple[EncoderRun, ...] = ()
+    if section.transfer is not None:
+        x = section.transfer
+        transfer = tuple(
+            _run(config, out, name, seeds[0], x.runs.get(name), x.train_args, 0, log)
+            for name in x.train_datasets
+        )
+    return PreparedEncoders(paired, transfer)

@@ -1,0 +1,263 @@
+"""The tidy results table: one CSV row per run, written atomically per batch, resumable.
+
+Layout of a study directory:
+
+```
+DIR/parts/<hash>.csv   one file per finished batch of cells (written to a temporary file,
+                       fsync'ed, then renamed: a crash leaves no half row)
+DIR/results.csv        all parts merged in grid order (rewritten atomically at the end)
+```
+
+Resume reads the cell ids in `DIR/parts` and skips them. A cell written twice (a retried
+batch) is kept once: rows are deduplicated by `cell_id` on read. The schema is fixed
+(`COLUMNS`); a table with other columns is refused with a `DataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepalign.errors import DataError
+
+__all__ = [
+    "ALIGNMENT_COLUMNS",
+    "COLUMNS",
+    "GENERALIZATION_METRICS",
+    "METRICS",
+    "PERSONALIZATION_METRICS",
+    "ResultsStore",
+    "ResultsTable",
+    "read_table",
+    "write_table",
+]
+
+IDENTITY_COLUMNS = (
+    "cell_id", "study", "condition", "dataset", "value", "kernel", "agent", "seed", "level",
+    "encoder_seed", "epoch",
+)
+INFO_COLUMNS = ("horizon", "n_arms", "n_heldout", "backend")
+#: Measured alignment of the run's kernel (Spearman with the reference similarity over its
+#: observed pairs): among personalization arms ("train"), among held-out items, between the
+#: two ("cross") and over all pairs; `alignment_source` says against what it was measured.
+ALIGNMENT_COLUMNS = (
+    "alignment_train", "alignment_heldout", "alignment_cross", "alignment_all", "alignment_source",
+)
+PERSONALIZATION_METRICS = (
+    "mean_reward", "cumulative_regret", "unique_actions", "non_optimal_actions",
+    "bad_actions", "iterations_to_convergence",
+)
+GENERALIZATION_METRICS = ("generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top5")
+METRICS = PERSONALIZATION_METRICS + GENERALIZATION_METRICS
+COLUMNS = IDENTITY_COLUMNS + INFO_COLUMNS + ALIGNMENT_COLUMNS + METRICS
+
+_STRING = {"cell_id", "study", "condition", "dataset", "value", "kernel", "agent", "backend",
+           "alignment_source"}
+_INTEGER = {"seed", "horizon", "n_arms", "n_heldout"}
+
+
+def _format(name: str, value: object) -> str:
+    if name in _STRING:
+        return str(value)
+    if name in _INTEGER:
+        return str(int(value))  # type: ignore[arg-type]
+    number = float(value)  # type: ignore[arg-type]
+    return "" if math.isnan(number) else repr(number)
+
+
+def _parse(name: str, text: str, source: str, line: int) -> object:
+    if name in _STRING:
+        return text
+    try:
+        if name in _INTEGER:
+            return int(text)
+        return math.nan if text == "" else float(text)
+    except ValueError as error:
+        raise DataError(
+            f"{source}, line {line}, column '{name}': expected a number but got {text!r}; "
+            "the file is damaged: delete it (its cells are re-run) or restore it."
+        ) from error
+
+
+def _normalise(row: Mapping[str, object], where: str) -> dict[str, object]:
+    missing = [c for c in COLUMNS if c not in row]
+    extra = [c for c in row if c not in COLUMNS]
+    if missing or extra:
+        raise DataError(
+            f"{where}: a results row must have exactly the columns of COLUMNS; missing "
+            f"{missing}, unexpected {extra}."
+        )
+    return {c: _parse(c, _format(c, row[c]), where, 0) for c in COLUMNS}
+
+
+def _csv_text(rows: Iterable[Mapping[str, object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_format(c, row[c]) for c in COLUMNS])
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    try:
+        directory = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class ResultsTable:
+    """Rows of the results table (dicts keyed by `COLUMNS`), with small query helpers."""
+
+    def __init__(self, rows: Sequence[Mapping[str, object]] = ()) -> None:
+        self.rows: list[dict[str, object]] = [dict(r) for r in rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        """Column `name` as a float64 array (`n_rows`), or an object array for text columns."""
+        if name not in COLUMNS:
+            raise DataError(f"unknown results column {name!r}; expected one of {COLUMNS}.")
+        if name in _STRING:
+            return np.array([r[name] for r in self.rows], dtype=object)
+        return np.array([r[name] for r in self.rows], dtype=np.float64)
+
+    def where(self, **equals: object) -> ResultsTable:
+        """Rows whose columns equal the given values (a tuple/list value means "one of")."""
+        def keep(row: Mapping[str, object]) -> bool:
+            for name, wanted in equals.items():
+                if isinstance(wanted, tuple | list | set):
+                    if row[name] not in wanted:
+                        return False
+                elif row[name] != wanted:
+                    return False
+            return True
+
+        return ResultsTable([r for r in self.rows if keep(r)])
+
+    def unique(self, name: str) -> list[object]:
+        """Distinct values of column `name` in order of first appearance (nan left out)."""
+        seen: list[object] = []
+        for row in self.rows:
+            value = row[name]
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            if value not in seen:
+                seen.append(value)
+        return seen
+
+    def group_by(self, *names: str) -> dict[tuple, ResultsTable]:
+        """Split by the values of `names`, in order of first appearance."""
+        groups: dict[tuple, list[dict[str, object]]] = {}
+        for row in self.rows:
+            groups.setdefault(tuple(row[n] for n in names), []).append(row)
+        return {key: ResultsTable(rows) for key, rows in groups.items()}
+
+
+def read_table(path: str | Path) -> ResultsTable:
+    """Read a results CSV written by `write_table` / `ResultsStore`; DataError on another
+    schema or a damaged row, naming the file, line and column."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{file}: no results table there; run `python -m deepalign.study` first.")
+    with open(file, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header) != COLUMNS:
+            got = [] if header is None else header
+            missing = [c for c in COLUMNS if c not in got]
+            extra = [c for c in got if c not in COLUMNS]
+            raise DataError(
+                f"{file}: not a deepalign results table (missing columns {missing}, unexpected "
+                f"{extra}); point at the results.csv written by `python -m deepalign.study`."
+            )
+        rows = []
+        for line, fields in enumerate(reader, start=2):
+            if len(fields) != len(COLUMNS):
+                raise DataError(
+                    f"{file}, line {line}: expected {len(COLUMNS)} fields but got {len(fields)}; "
+                    "the file is damaged: delete it (its cells are re-run) or restore it."
+                )
+            rows.append({c: _parse(c, f, str(file), line) for c, f in zip(COLUMNS, fields)})
+    return ResultsTable(rows)
+
+
+def write_table(path: str | Path, rows: Iterable[Mapping[str, object]]) -> Path:
+    """Write `rows` to `path` as CSV, atomically (temporary file, fsync, rename)."""
+    file = Path(path)
+    normalised = [_normalise(r, str(file)) for r in rows]
+    _atomic_write(file, _csv_text(normalised))
+    return file
+
+
+class ResultsStore:
+    """The results of one study directory: per-batch part files, resume, merged table."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.parts_directory = self.directory / "parts"
+        self.table_path = self.directory / "results.csv"
+
+    def part_files(self) -> list[Path]:
+        """Finished part files, sorted by name (temporary files are ignored)."""
+        if not self.parts_directory.is_dir():
+            return []
+        return sorted(p for p in self.parts_directory.glob("*.csv") if not p.name.startswith("."))
+
+    def read_parts(self) -> ResultsTable:
+        """All rows in the part files, each cell once (first occurrence by file name)."""
+        seen: set[str] = set()
+        rows = []
+        for part in self.part_files():
+            for row in read_table(part).rows:
+                if row["cell_id"] not in seen:
+                    seen.add(str(row["cell_id"]))
+                    rows.append(row)
+        return ResultsTable(rows)
+
+    def completed(self) -> set[str]:
+        """Cell ids already written."""
+        return {str(r["cell_id"]) for r in self.read_parts().rows}
+
+    def write_batch(self, rows: Sequence[Mapping[str, object]]) -> Path:
+        """Write one finished batch as a part file named by a hash of its cell ids."""
+        if not rows:
+            raise ValueError("write_batch needs at least one row")
+        ids = sorted(str(r["cell_id"]) for r in rows)
+        name = hashlib.sha1("\n".join(ids).encode("utf-8")).hexdigest()[:20]
+        return write_table(self.parts_directory / f"{name}.csv", rows)
+
+    def merge(self, order: Sequence[str] | None = None, keep_only: bool = False) -> Path:
+        """Write `results.csv` from the parts; rows sorted by `order` (cell ids; others after,
+        by id) so the merged table does not depend on the order batches finished in. With
+        `keep_only`, rows whose cell id is not in `order` are left out (cells of an earlier
+        grid that this one dropped)."""
+        table = self.read_parts()
+        position = {cell_id: i for i, cell_id in enumerate(order or ())}
+        rows = table.rows
+        if keep_only:
+            rows = [r for r in rows if str(r["cell_id"]) in position]
+        rows = sorted(
+            rows,
+            key=lambda r: (position.get(str(r["cell_id"]), len(position)), str(r["cell_id"])),
+        )
+        return write_table(self.table_path, rows)

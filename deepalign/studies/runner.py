@@ -1,0 +1,264 @@
+"""Run the cells of a grid: batched engine where the agent allows, BoTorch/sklearn otherwise.
+
+A *plan* (one per study, see `deepalign.studies.plans`) says, for a batch of cells that
+share everything but the seed, which bandit they play (`plan.bandit(cell)`) and which
+kernels the runs use with their measured alignment (`plan.kernels(cells)`). `simulate_batch`
+plays one batch and returns one results row per cell; `run_grid` plays every cell not yet in
+the `ResultsStore`, writing each finished batch atomically, with a tqdm progress bar.
+
+Agents and their path:
+
+* "gp-ts", "gp-ucb", "safe-gp": `deepalign.agents.engine.GPBanditEngine` (exact GP posterior
+  over every item, personalization items `available`, held-out predictions = the final
+  posterior mean), policies `ThompsonPolicy`, `UCBPolicy(beta)`,
+  `SafePolicy(threshold, beta_safe)` with the agents' default `AgentOptions`;
+* "kernel-regression", "svr", "independent-ts", "random": the agents of `deepalign.agents`
+  run one seed at a time by `run_bandit`.
+
+GP hyperparameters are `GPHyperparameters.from_bandit(env)` (never fitted): constant mean at
+the scale's midpoint, outputscale `(0.25 * range)^2` times the unit-diagonal kernel, noise
+variance the environment's mean reward-noise variance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from deepalign.agents import (
+    AgentOptions,
+    GPBanditEngine,
+    GPHyperparameters,
+    IndependentThompsonAgent,
+    KernelRegressionAgent,
+    RandomAgent,
+    SafePolicy,
+    SVRAgent,
+    ThompsonPolicy,
+    UCBPolicy,
+    ValueBandit,
+    run_bandit,
+)
+from deepalign.errors import ConfigError
+from deepalign.studies.config import ENGINE_AGENTS
+from deepalign.studies.grid import Cell, batches
+from deepalign.studies.results import METRICS, ResultsStore
+
+__all__ = ["KernelBatch", "StudyPlan", "evaluate_kernel", "run_grid", "simulate_batch"]
+
+KERNEL_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "kernel-regression", "svr")
+
+
+@dataclass(frozen=True)
+class KernelBatch:
+    """The kernels of the runs of one batch.
+
+    Attributes:
+        matrix: unit-diagonal kernel over all items, `n_items x n_items` (every run) or
+            `n_runs x n_items x n_items` (one per run); None for kernel-free agents.
+        alignment: "train" / "heldout" / "cross" / "all" -> float64 `n_runs`.
+        source: what the alignment was measured against (e.g. "spa-verb-act human").
+    """
+
+    matrix: Tensor | None
+    alignment: Mapping[str, Tensor]
+    source: str
+
+
+class StudyPlan(Protocol):
+    """What `run_grid` needs from a study: its bandits and its kernels."""
+
+    def bandit(self, cell: Cell) -> ValueBandit:
+        """The bandit of `cell` (cached by the plan: cells of a batch share it)."""
+
+    def kernels(self, cells: Sequence[Cell]) -> KernelBatch:
+        """The kernels of `cells` (one group, differing only in seed)."""
+
+    def horizon(self, cell: Cell) -> int:
+        """Steps T of the runs of `cell`."""
+
+
+def _engine_policy(agent: str, env: ValueBandit):
+    options = AgentOptions()  # the agents' defaults: same beta and beta_safe on both paths
+    if agent == "gp-ts":
+        return ThompsonPolicy()
+    if agent == "gp-ucb":
+        return UCBPolicy(beta=options.beta)
+    return SafePolicy(threshold=env.threshold, beta_safe=options.beta_safe)
+
+
+def evaluate_kernel(
+    env: ValueBandit,
+    matrix: Tensor,
+    agent: str = "gp-ts",
+    horizon: int = 50,
+    seeds: Sequence[int] = tuple(range(16)),
+    device: str = "cpu",
+) -> dict[str, Tensor]:
+    """Play `len(seeds)` runs of an engine agent ("gp-ts", "gp-ucb", "safe-gp") on `env`
+    with the kernel `matrix` (`n_items x n_items`, unit diagonal, or one per run
+    `n_runs x n_items x n_items`) and return every metric, each a float64 tensor `n_runs`."""
+    if agent not in ENGINE_AGENTS:
+        raise ConfigError(f"'agent' should be one of {ENGINE_AGENTS} but got {agent!r}")
+    hyper = GPHyperparameters.from_bandit(env)
+    arms, predictions = _engine_runs(agent, env, hyper, matrix, horizon, list(seeds), device)
+    return _score(env, arms, predictions)
+
+
+def _score(env: ValueBandit, arms: Tensor, predictions: Tensor) -> dict[str, Tensor]:
+    metrics = dict(env.personalization_metrics(arms))
+    if env.n_heldout > 0:
+        metrics.update(env.generalization_metrics(predictions))
+    return metrics
+
+
+def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device):
+    engine = GPBanditEngine(
+        hyper.outputscale * matrix,
+        mean=hyper.mean,
+        noise_variance=hyper.noise_variance,
+        device=device,
+    )
+    trajectory = engine.simulate(
+        _engine_policy(agent, env),
+        env.true_values,
+        env.noise_sd,
+        horizon,
+        list(seeds),
+        available=~env.heldout,
+    )
+    position = torch.full((env.n_items,), -1, dtype=torch.long)
+    position[env.arm_items] = torch.arange(env.n_arms)
+    arms = position[trajectory.arms.cpu()]
+    predictions = trajectory.posterior_mean.cpu()[:, env.heldout_items]
+    return arms, predictions
+
+
+def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matrix: Tensor | None):
+    def build(_env):
+        if agent == "kernel-regression":
+            return KernelRegressionAgent(matrix, env.arm_items, env.n_items, hyper.mean)
+        if agent == "svr":
+            return SVRAgent(matrix, env.arm_items, env.n_items, hyper.mean)
+        if agent == "independent-ts":
+            return IndependentThompsonAgent(env.arm_items, env.n_items, hyper)
+        if agent == "random":
+            return RandomAgent(env.arm_items, env.n_items, hyper.mean)
+        raise ConfigError(f"agent {agent!r} has no sequential implementation in the runner")
+
+    return build
+
+
+def _sequential_runs(agent, env, hyper, matrix, horizon, seeds, progress):
+    arms, predictions = [], []
+    for i, seed in enumerate(seeds):
+        run_matrix = None if matrix is None else (matrix[i] if matrix.dim() == 3 else matrix)
+        trajectory = run_bandit(env, _agent_factory(agent, env, hyper, run_matrix), horizon, seed)
+        arms.append(trajectory.arms)
+        predictions.append(trajectory.predictions)
+        if progress is not None:
+            progress(1)
+    return torch.stack(arms), torch.stack(predictions)
+
+
+def simulate_batch(
+    plan: StudyPlan,
+    cells: Sequence[Cell],
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, object]]:
+    """Play the runs of `cells` (one group) and return one results row per cell."""
+    first = cells[0]
+    env = plan.bandit(first)
+    kernels = plan.kernels(cells)
+    horizon = plan.horizon(first)
+    seeds = [cell.seed for cell in cells]
+    hyper = GPHyperparameters.from_bandit(env)
+    needs_kernel = first.agent in KERNEL_AGENTS
+    if needs_kernel and kernels.matrix is None:
+        raise ConfigError(f"agent {first.agent!r} needs a kernel but cell {first.cell_id} has none")
+    if first.agent in ENGINE_AGENTS:
+        arms, predictions = _engine_runs(
+            first.agent, env, hyper, kernels.matrix, horizon, seeds, device
+        )
+        backend = "engine"
+        if progress is not None:
+            progress(len(cells))
+    else:
+        matrix = kernels.matrix if needs_kernel else None
+        arms, predictions = _sequential_runs(
+            first.agent, env, hyper, matrix, horizon, seeds, progress
+        )
+        backend = "sequential"
+    metrics = _score(env, arms, predictions)
+    rows = []
+    for i, cell in enumerate(cells):
+        row: dict[str, object] = {
+            "cell_id": cell.cell_id, "study": cell.study, "condition": cell.condition,
+            "dataset": cell.dataset, "value": cell.value, "kernel": cell.kernel,
+            "agent": cell.agent, "seed": cell.seed, "level": cell.level,
+            "encoder_seed": cell.encoder_seed, "epoch": cell.epoch, "horizon": horizon,
+            "n_arms": env.n_arms, "n_heldout": env.n_heldout, "backend": backend,
+            "alignment_source": kernels.source,
+        }
+        for split in ("train", "heldout", "cross", "all"):
+            values = kernels.alignment.get(split)
+            row[f"alignment_{split}"] = math.nan if values is None else float(values[i])
+        for name in METRICS:
+            row[name] = float(metrics[name][i]) if name in metrics else math.nan
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """What `run_grid` did: cells in the grid, skipped (already written), run now."""
+
+    n_cells: int
+    n_skipped: int
+    n_run: int
+
+
+def run_grid(
+    plans: Mapping[str, StudyPlan],
+    cells: Sequence[Cell],
+    store: ResultsStore,
+    batch_runs: int = 512,
+    device: str = "cpu",
+    progress: bool = True,
+    after_batch: Callable[[int], None] | None = None,
+) -> GridRun:
+    """Play every cell of `cells` not already in `store`, batch by batch.
+
+    Args:
+        plans: study name -> plan (a cell's plan is `plans[cell.study]`).
+        cells: the grid (its order is the table's order).
+        store: where finished batches go (one atomic part file per batch).
+        batch_runs: most runs per batch.
+        progress: show a tqdm bar over runs.
+        after_batch: called with the number of batches written so far, after each write
+            (tests use it to interrupt a study).
+    """
+    from tqdm.auto import tqdm
+
+    done = store.completed()
+    todo = [cell for cell in cells if cell.cell_id not in done]
+    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not progress,
+               dynamic_ncols=True)
+    written = 0
+    try:
+        for batch in batches(todo, batch_runs):
+            bar.set_postfix_str(f"{batch[0].study}/{batch[0].kernel}/{batch[0].agent}", False)
+            rows = simulate_batch(plans[batch[0].study], batch, device, bar.update)
+            store.write_batch(rows)
+            written += 1
+            if after_batch is not None:
+                after_batch(written)
+    finally:
+        bar.close()
+    return GridRun(len(cells), len(cells) - len(todo), len(todo))

@@ -1,0 +1,102 @@
+"""Study 1 (the paper's first experiment): kernels of controlled alignment with people.
+
+For each value, alignment level and run seed, a synthetic kernel over the dataset's items is
+built by `deepalign.kernels.synthetic_aligned_matrix` with the human similarity matrix as
+reference (seeded by the dataset, level and run seed, so every agent and value meets the
+same kernels), rescaled to a unit diagonal, and its alignment *measured* (`kernel_alignment`);
+the table records the measured alignment, never the target. Agents that use no kernel
+(independent Thompson sampling, random) run once per value and seed, as reference lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from deepalign.agents import ValueBandit
+from deepalign.kernels import synthetic_aligned_matrix
+from deepalign.studies.analysis import KERNEL_FREE_AGENTS
+from deepalign.studies.config import StudyConfig, level_list, seed_list
+from deepalign.studies.grid import Cell
+from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment, unit_diagonal
+from deepalign.studies.runner import KernelBatch
+from deepalign.studies.sources import StudySources
+
+__all__ = ["SyntheticPlan"]
+
+
+class SyntheticPlan:
+    """Cells, bandits and kernels of study 1 (`config.synthetic`)."""
+
+    study = "synthetic"
+
+    def __init__(self, config: StudyConfig, sources: StudySources) -> None:
+        if config.synthetic is None:
+            raise ValueError("SyntheticPlan needs a config with a 'synthetic' section")
+        self.section = config.synthetic
+        self.sources = sources
+        self.seeds = seed_list(self.section.seeds if self.section.seeds is not None
+                               else config.seeds)
+        self._horizon = self.section.horizon or config.horizon
+        self._recent: dict[tuple, dict[int, tuple[torch.Tensor, dict[str, float]]]] = {}
+
+    def cells(self) -> list[Cell]:
+        """values x levels x kernel agents x seeds, then the kernel-free agents x seeds."""
+        s = self.section
+        out = []
+        for value in s.values:
+            for level in level_list(s.levels):
+                for agent in s.agents:
+                    if agent in KERNEL_FREE_AGENTS:
+                        continue
+                    out += [Cell(self.study, "synthetic", s.dataset, value, "synthetic", agent,
+                                 seed, level=level) for seed in self.seeds]
+            for agent in s.agents:
+                if agent in KERNEL_FREE_AGENTS:
+                    out += [Cell(self.study, "synthetic", s.dataset, value, "none", agent, seed)
+                            for seed in self.seeds]
+        return out
+
+    def horizon(self, cell: Cell) -> int:
+        return self._horizon
+
+    def bandit(self, cell: Cell) -> ValueBandit:
+        dataset = self.sources.dataset(cell.dataset, cell.value)
+        return self.sources.bandit((cell.dataset, "human"), dataset, cell.value)
+
+    def kernels(self, cells: Sequence[Cell]) -> KernelBatch:
+        first = cells[0]
+        source = f"{first.dataset} human similarity"
+        if first.kernel == "none":
+            nan = torch.full((len(cells),), math.nan, dtype=torch.float64)
+            return KernelBatch(None, dict.fromkeys(ALIGNMENT_SPLITS, nan), source)
+        built = [self._kernel(cell) for cell in cells]
+        matrix = torch.stack([b[0] for b in built])
+        alignment = {
+            split: torch.tensor([b[1][split] for b in built], dtype=torch.float64)
+            for split in ALIGNMENT_SPLITS
+        }
+        return KernelBatch(matrix, alignment, source)
+
+    def _kernel(self, cell: Cell) -> tuple[torch.Tensor, dict[str, float]]:
+        """The run's kernel (unit diagonal) and its measured alignment. Kernels of the two
+        most recent (value, level) pairs are kept: agents at one level share them."""
+        level_key = (cell.dataset, cell.value, f"{cell.level:.9g}")
+        if level_key not in self._recent:
+            self._recent[level_key] = {}
+            while len(self._recent) > 2:
+                self._recent.pop(next(iter(self._recent)))
+        kernels = self._recent[level_key]
+        if cell.seed not in kernels:
+            dataset = self.sources.dataset(cell.dataset, cell.value)
+            similarity = dataset.similarity
+            synthetic = synthetic_aligned_matrix(
+                similarity.matrix, cell.level, seed=cell.kernel_seed(), mask=similarity.mask
+            )
+            matrix = unit_diagonal(synthetic.matrix)
+            alignment = kernel_alignment(matrix, similarity.matrix, similarity.mask,
+                                         self.sources.heldout(dataset))
+            kernels[cell.seed] = (matrix, alignment)
+        return kernels[cell.seed]
