@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	elif ! $(PY) -c "import torch" 2>/dev/null; then \
 		$(PY) -m pip install -q "torch==2.13.0"; \
 	fi
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,distributed]"
 	@touch $(STAMP)
 
 train: $(STAMP)

@@ -80,20 +80,27 @@ def exact_posterior(
         (`n_runs x n_arms` posterior mean, `n_runs x n_arms x n_arms` posterior covariance,
         exactly symmetric).
     """
+    # Memory: every `n_runs x n_arms x n_arms` intermediate is released as soon as it is
+    # used, so at most three are alive at once (the engine's `bytes_per_run` budgets for the
+    # caller's covariance plus these and the solvers' workspace).
     n_runs, n_arms = counts.shape
     root = counts.sqrt()
     scaled = root.unsqueeze(-1) * kernel  # C^1/2 K
     system = scaled * root.unsqueeze(-2)
     system.diagonal(dim1=-2, dim2=-1).add_(noise_variance.unsqueeze(-1))
     chol = torch.linalg.cholesky(system)
+    del system
     observed = counts > 0
     safe_root = torch.where(observed, root, 1.0)  # no 0/0 in the unused branch (or its grad)
     centred = torch.where(observed, (sums - counts * mean.unsqueeze(-1)) / safe_root, 0.0)
     rhs = torch.cat([scaled, centred.unsqueeze(-1)], dim=-1)
+    del scaled
     solved = torch.linalg.solve_triangular(chol, rhs, upper=False)  # [W, L^-1 b]
-    weights = solved[..., :n_arms]
-    gram = torch.bmm(weights.transpose(-2, -1), solved)  # [W^T W, W^T L^-1 b]
-    covariance = kernel.expand(n_runs, n_arms, n_arms) - gram[..., :n_arms]
-    covariance = 0.5 * (covariance + covariance.transpose(-2, -1))
+    del chol, rhs
+    gram = torch.bmm(solved[..., :n_arms].transpose(-2, -1), solved)  # [W^T W, W^T L^-1 b]
+    del solved
     posterior_mean = mean.unsqueeze(-1) + gram[..., n_arms]
+    covariance = kernel.expand(n_runs, n_arms, n_arms) - gram[..., :n_arms]
+    del gram
+    covariance = torch.add(covariance, covariance.transpose(-2, -1)).mul_(0.5)
     return posterior_mean, covariance

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from deepalign.data.act_behaviors import load_act_behaviors
 from deepalign.data.activity_pairs import load_activity_pairs
 from deepalign.data.dataset import Dataset
 from deepalign.data.dillion import load_dillion_morality
@@ -28,6 +29,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "sts-captions": load_sts_captions,
     "ethics-justice": load_ethics_justice,
     "ethics-commonsense-short": load_ethics_commonsense_short,
+    "act-behaviors": load_act_behaviors,
 }
 
 
@@ -44,6 +46,7 @@ def load_dataset(name: str, **options: Any) -> Dataset:
     - ``spa-verb``: none. 825 verbs, 29,721 judged pairs, similarity only.
     - ``spa-verb-act``: ``classes=(1, 2, 6, 7)``, ``values=("act_evaluation",)``.
     - ``dillion-morality``, ``mfv``, ``ethics-commonsense-short``: none.
+    - ``act-behaviors``: none. 853 ACT behaviours, values only (E, P, A).
     - ``activity-pairs``: ``measure="sim"`` (``"sim" | "rel" | "ma" | "pac"``).
     - ``sts-captions``: ``splits=("train", "dev", "test")``.
     - ``ethics-justice``: ``split="test"`` (``"test" | "test_hard" | "all"``).

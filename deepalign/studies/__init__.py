@@ -13,6 +13,7 @@ from deepalign.studies.config import (
     TransferConfig,
     load_study_config,
 )
+from deepalign.studies.distributed import RayOptions, StudyTaskError
 from deepalign.studies.grid import Cell
 from deepalign.studies.pipeline import StudyRun, run_study
 from deepalign.studies.results import COLUMNS, ResultsStore, ResultsTable, read_table, write_table
@@ -29,9 +30,11 @@ __all__ = [
     "Cell",
     "RealStudyConfig",
     "ResultsStore",
+    "RayOptions",
     "ResultsTable",
     "StudyConfig",
     "StudyRun",
+    "StudyTaskError",
     "SyntheticStudyConfig",
     "TrainedStudyConfig",
     "TransferConfig",

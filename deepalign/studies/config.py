@@ -140,7 +140,10 @@ class StudyConfig:
     `seeds`: bandit seeds; `horizon`: steps T per run; `split_seed` / `heldout_fraction`:
     the shared personalization / generalization item split; `noise`: reward noise SD as a
     fraction of the value's scale (None = the environment's default); `batch_runs`: most runs
-    simulated (and written) together; `device`: torch device of the engine.
+    simulated (and written) together; `memory_budget_mb`: most memory the GP engine's state may
+    take per batch (per worker under Ray), in MiB: a batch whose runs would need more is
+    simulated in chunks of `memory_budget_mb * 2**20 // GPBanditEngine.bytes_per_run(T)` runs
+    (same results; see the README's "Past one machine"); `device`: torch device of the engine.
     """
 
     name: str = "study"
@@ -150,6 +153,7 @@ class StudyConfig:
     heldout_fraction: float = 0.3
     noise: float | None = None
     batch_runs: int = 512
+    memory_budget_mb: int = 1024
     device: str = "cpu"
     synthetic: SyntheticStudyConfig | None = None
     real: RealStudyConfig | None = None
@@ -218,6 +222,7 @@ def validate_study_config(config: StudyConfig) -> None:
     check_seeds("seeds", config.seeds)
     check_positive("horizon", config.horizon)
     check_positive("batch_runs", config.batch_runs)
+    check_positive("memory_budget_mb", config.memory_budget_mb)
     if not 0.0 < config.heldout_fraction < 1.0:
         raise ConfigError(
             f"{src}: key 'heldout_fraction' should be in (0, 1) but got {config.heldout_fraction}."

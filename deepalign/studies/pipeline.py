@@ -1,15 +1,20 @@
 """`run_study(config, out)`: everything `python -m deepalign.study` does, resumable.
 
-1. Check `out` holds no results of a different recipe (`out/study.json` records the settings
-   that change results but are not part of cell ids: horizon, split, noise, encoders, ...);
-   changing seeds, values, levels, kernels or agents only adds or drops cells.
+1. Validate every input before anything is written: the recipe's datasets and values, then
+   `out` itself: it holds no results of a different recipe (`out/study.json` records the
+   settings that change results but are not part of cell ids: horizon, split, noise,
+   encoders, ...; changing seeds, values, levels, kernels or agents only adds or drops
+   cells), is not some other directory, and every finished part file in it is readable.
 2. Train (or find) the encoders study 3 needs (`trained.prepare_encoders`), each once.
-3. Build the grid from the plans, play every cell not yet written (`run_grid`), and merge
-   the parts into `out/results.csv` in grid order (only the cells of this grid).
+3. Build the grid from the plans, play every cell not yet written, in process (`run_grid`)
+   or as Ray tasks (`backend="ray"`, `distributed.run_grid_ray`), and merge the parts into
+   `out/results.csv` in grid order (only the cells of this grid). Both backends give the
+   same table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -19,22 +24,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepalign.errors import ConfigError, DeepAlignError
+from deepalign.errors import ConfigError, DataError, DeepAlignError
 from deepalign.studies.config import StudyConfig
-from deepalign.studies.encoders import encoder_directory
+from deepalign.studies.distributed import (
+    PlanContext,
+    RayOptions,
+    import_ray,
+    ray_session,
+    run_grid_ray,
+)
+from deepalign.studies.encoders import PreparedEncoders, encoder_directory
 from deepalign.studies.grid import check_unique
 from deepalign.studies.real import RealPlan
-from deepalign.studies.results import ResultsStore
+from deepalign.studies.results import ResultsStore, read_header
 from deepalign.studies.runner import run_grid
 from deepalign.studies.sources import StudySources
 from deepalign.studies.synthetic import SyntheticPlan
 from deepalign.studies.trained import TrainedPlan, TransferPlan, prepare_encoders
 
-__all__ = ["StudyRun", "result_settings", "run_study"]
+__all__ = ["BACKENDS", "StudyRun", "build_plans", "result_settings", "run_study"]
+
+#: Where the grid runs: in this process, or as Ray tasks (`deepalign[distributed]`).
+BACKENDS = ("local", "ray")
 
 _GRID_ONLY = {
-    "name", "seeds", "batch_runs", "device", "source", "values", "levels", "agents", "kernels",
-    "test_datasets", "encoder_seeds", "checkpoints", "dose_points",
+    "name", "seeds", "batch_runs", "memory_budget_mb", "device", "source", "values", "levels",
+    "agents", "kernels", "test_datasets", "encoder_seeds", "checkpoints", "dose_points",
 }
 
 
@@ -61,11 +76,24 @@ def result_settings(config: StudyConfig) -> dict:
     return strip(dataclasses.asdict(config))
 
 
-def _check_directory(config: StudyConfig, out: Path) -> None:
+def _check_directory(config: StudyConfig, out: Path) -> bool:
+    """Check `out` without writing: True when it already holds this recipe's study.
+
+    ConfigError for results of other settings or a directory that is not a study's;
+    DataError (naming the file) for a damaged part file or a `results.csv` of another schema.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory; pass a directory for --out.")
     record = out / "study.json"
     settings = result_settings(config)
     if record.is_file():
-        previous = json.loads(record.read_text(encoding="utf-8")).get("settings")
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8")).get("settings")
+        except (ValueError, AttributeError) as error:
+            raise DataError(
+                f"{record}: damaged (not the JSON object `python -m deepalign.study` writes: "
+                f"{error}); delete {out} to start over, or restore the file."
+            ) from error
         if previous != settings:
             changed = sorted(
                 k for k in set(previous or {}) | set(settings)
@@ -75,16 +103,32 @@ def _check_directory(config: StudyConfig, out: Path) -> None:
                 f"{out}: holds results of a recipe with other settings (changed: {changed}); "
                 f"use another --out directory, or delete {out} to start over."
             )
+        ResultsStore(out).completed()  # every part readable (DataError names a damaged one)
+    elif out.is_dir() and any(out.iterdir()):
+        raise ConfigError(
+            f"{out}: is not empty and holds no study.json, so it is not a study directory "
+            "(nothing there was touched); pass a new or empty --out directory."
+        )
+    table = out / "results.csv"
+    if table.is_file():
+        read_header(table)  # another schema: refuse rather than overwrite it
+    return record.is_file()
+
+
+def _write_record(config: StudyConfig, out: Path) -> None:
+    record = out / "study.json"
+    if record.is_file():
         return
     out.mkdir(parents=True, exist_ok=True)
     tmp = record.with_name(f".study.json.{os.getpid()}.tmp")
+    settings = result_settings(config)
     tmp.write_text(json.dumps({"settings": settings}, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, record)
 
 
 def _validate_inputs(config: StudyConfig, sources: StudySources) -> None:
-    """Every value a section names exists in its dataset, and the aligned encoder exists
-    (checked before anything is written)."""
+    """Every value a section names exists in its dataset, the datasets that need human
+    similarity have it, and the aligned encoder exists (checked before anything is written)."""
     checks = []
     if config.synthetic is not None:
         checks.append(("synthetic", config.synthetic.dataset, config.synthetic.values))
@@ -115,25 +159,35 @@ def _validate_inputs(config: StudyConfig, sources: StudySources) -> None:
                     f"{where} names value {value!r}, which dataset {dataset!r} does not have; "
                     f"expected one of {known}."
                 )
+    needs_similarity = []
+    if config.synthetic is not None:
+        needs_similarity.append(("synthetic.dataset", config.synthetic.dataset,
+                                 "synthetic kernels are built around the human similarity"))
+    if real is not None and "human" in real.kernels:
+        needs_similarity.append(("real.dataset", real.dataset, "the 'human' kernel is it"))
+    if config.trained is not None:
+        needs_similarity.append(("trained.dataset", config.trained.dataset,
+                                 "the paired study measures alignment against it"))
+    for key, dataset, why in needs_similarity:
+        values = config.synthetic.values if key.startswith("synthetic") else (
+            real.values if key.startswith("real") else config.trained.values)
+        if sources.dataset(dataset, values[0] if values else None).similarity is None:
+            fix = ("drop 'human' from 'real.kernels'" if key == "real.dataset"
+                   else "pick a dataset with similarity judgments, e.g. spa-verb-act")
+            raise ConfigError(
+                f"{config.source}: key '{key}' names {dataset!r}, which has no human "
+                f"similarity judgments, but {why}; {fix}."
+            )
 
 
-def run_study(
-    config: StudyConfig,
-    out: str | Path,
-    progress: bool = True,
-    after_batch: Callable[[int], None] | None = None,
-    log: Callable[[str], None] = print,
-) -> StudyRun:
-    """Run (or resume) the study of `config` into directory `out`; see the module docstring."""
-    start = time.perf_counter()
-    out = Path(out)
-    sources = StudySources(config.split_seed, config.heldout_fraction, config.noise)
-    _validate_inputs(config, sources)
-    _check_directory(config, out)
-    if Path(config.source).is_file():
-        shutil.copyfile(config.source, out / "config.yaml")
-    plans = {}
-    encoders = prepare_encoders(config, out, log=log) if config.trained is not None else None
+def build_plans(config: StudyConfig, encoders: PreparedEncoders | None,
+                sources: StudySources | None = None) -> dict:
+    """{study name: plan} of `config`, with the encoders study 3 prepared (None without a
+    'trained' section) and shared data caches `sources` (None: new ones). Deterministic: Ray
+    workers rebuild the same plans from the same arguments."""
+    if sources is None:
+        sources = StudySources(config.split_seed, config.heldout_fraction, config.noise)
+    plans: dict = {}
     if config.synthetic is not None:
         plans["synthetic"] = SyntheticPlan(config, sources)
     if config.real is not None:
@@ -148,10 +202,58 @@ def run_study(
         plans["trained"] = TrainedPlan(config, encoders.paired)
         if encoders.transfer:
             plans["transfer"] = TransferPlan(config, sources, encoders.transfer)
-    cells = [cell for plan in plans.values() for cell in plan.cells()]
-    check_unique(cells)
-    store = ResultsStore(out)
-    grid = run_grid(plans, cells, store, config.batch_runs, config.device, progress, after_batch)
+    return plans
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | Path,
+    progress: bool = True,
+    after_batch: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = print,
+    backend: str = "local",
+    ray_options: RayOptions | None = None,
+) -> StudyRun:
+    """Run (or resume) the study of `config` into directory `out`; see the module docstring.
+
+    Args:
+        backend: "local" (this process) or "ray" (one Ray task per batch; `ray_options`
+            says which cluster, retries and threads; default `RayOptions()`: a local
+            instance of every CPU).
+        after_batch: called with the number of batches written so far (tests interrupt
+            a study with it).
+    """
+    start = time.perf_counter()
+    out = Path(out)
+    if backend not in BACKENDS:
+        raise ConfigError(f"'backend' should be one of {BACKENDS} but got {backend!r}.")
+    if backend == "local" and ray_options is not None and ray_options.address is not None:
+        raise ConfigError("--address joins a Ray cluster, so it needs --backend ray; add it "
+                          "or drop --address.")
+    sources = StudySources(config.split_seed, config.heldout_fraction, config.noise)
+    _validate_inputs(config, sources)
+    _check_directory(config, out)
+    options = ray_options or RayOptions()
+    if backend == "ray":
+        options.check()
+        import_ray()
+    budget = config.memory_budget_mb * 2**20
+    with ray_session(options) if backend == "ray" else contextlib.nullcontext():
+        _write_record(config, out)
+        if Path(config.source).is_file():
+            shutil.copyfile(config.source, out / "config.yaml")
+        encoders = prepare_encoders(config, out, log=log) if config.trained is not None else None
+        plans = build_plans(config, encoders, sources)
+        cells = [cell for plan in plans.values() for cell in plan.cells()]
+        check_unique(cells)
+        store = ResultsStore(out)
+        if backend == "ray":
+            context = PlanContext.create(build_plans, config, encoders)
+            grid = run_grid_ray(context, cells, store, options, config.batch_runs,
+                                config.device, progress, after_batch, budget)
+        else:
+            grid = run_grid(plans, cells, store, config.batch_runs, config.device, progress,
+                            after_batch, budget)
     table = store.merge([cell.cell_id for cell in cells], keep_only=True)
     return StudyRun(table, grid.n_cells, grid.n_skipped, grid.n_run,
                     time.perf_counter() - start)

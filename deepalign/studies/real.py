@@ -8,6 +8,10 @@ reference similarity taken from action length (characters of the action text): r
 length, reference similarity `1 - |L_i - L_j| / (max L - min L)` over the same observed pairs.
 An effect of human alignment that also appears under the length reward is a generic
 "aligned kernel helps" effect; one that does not is specific to human judgments.
+
+A dataset without human similarity (e.g. `act-behaviors`, 853 arms) runs the encoder kernels
+only; its alignment columns are nan (there is nothing to measure against), and its length
+control measures against length similarity over all pairs.
 """
 
 from __future__ import annotations
@@ -109,16 +113,23 @@ class RealPlan:
     def horizon(self, cell: Cell) -> int:
         return self._horizon
 
-    def _data(self, cell: Cell) -> tuple[Dataset, Tensor, Tensor, str]:
-        """(dataset of the bandit, reference similarity, mask, reference name)."""
+    def _data(self, cell: Cell) -> tuple[Dataset, Tensor | None, Tensor | None, str]:
+        """(dataset of the bandit, reference similarity, mask, reference name); reference and
+        mask are None for a dataset without human similarity (condition "human")."""
         if cell.condition == "human":
             dataset = self.sources.dataset(cell.dataset, cell.value)
             similarity = dataset.similarity
+            if similarity is None:
+                return dataset, None, None, f"none ({cell.dataset} has no human similarity)"
             return dataset, similarity.matrix, similarity.mask, f"{cell.dataset} human similarity"
         base = self.sources.dataset(cell.dataset, self.section.values[0])
         control, reference = self.sources.cached(("length", cell.dataset),
                                                  lambda: length_dataset(base))
-        return control, reference, base.similarity.mask, f"{cell.dataset} action length"
+        if base.similarity is None:
+            mask = torch.ones(len(base.items), len(base.items), dtype=torch.bool)
+        else:
+            mask = base.similarity.mask
+        return control, reference, mask, f"{cell.dataset} action length"
 
     def bandit(self, cell: Cell) -> ValueBandit:
         dataset = self._data(cell)[0]
@@ -134,6 +145,8 @@ class RealPlan:
 
         def build() -> tuple[Tensor, dict[str, float]]:
             matrix = self._matrix(first.kernel, dataset)
+            if reference is None:
+                return matrix, dict.fromkeys(ALIGNMENT_SPLITS, math.nan)
             heldout = self.sources.heldout(dataset)
             return matrix, kernel_alignment(matrix, reference, mask, heldout)
 

@@ -35,6 +35,7 @@ __all__ = [
     "PERSONALIZATION_METRICS",
     "ResultsStore",
     "ResultsTable",
+    "read_header",
     "read_table",
     "write_table",
 ]
@@ -173,29 +174,60 @@ class ResultsTable:
         return {key: ResultsTable(rows) for key, rows in groups.items()}
 
 
-def read_table(path: str | Path) -> ResultsTable:
-    """Read a results CSV written by `write_table` / `ResultsStore`; DataError on another
-    schema or a damaged row, naming the file, line and column."""
-    file = Path(path)
+_DAMAGED = "the file is damaged: delete it (its cells are re-run) or restore it."
+
+
+def _check_header(file: Path, header: list[str] | None) -> None:
+    if header is None:
+        raise DataError(f"{file}: empty, not a deepalign results table; {_DAMAGED}")
+    if tuple(header) != COLUMNS:
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in header if c not in COLUMNS]
+        order = "" if missing or extra else " (same columns in another order)"
+        raise DataError(
+            f"{file}: not a deepalign results table (missing columns {missing}, unexpected "
+            f"{extra}{order}); point at the results.csv written by `python -m deepalign.study`, "
+            "or move this file out of the study directory."
+        )
+
+
+def _open_text(file: Path) -> str:
     if not file.is_file():
         raise DataError(f"{file}: no results table there; run `python -m deepalign.study` first.")
-    with open(file, encoding="utf-8", newline="") as handle:
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{file}: not UTF-8 text (byte {error.start}), so not a deepalign "
+                        f"results table; {_DAMAGED}") from error
+
+
+def read_header(path: str | Path) -> tuple[str, ...]:
+    """The header of the results CSV at `path`; DataError when it is not `COLUMNS`."""
+    file = Path(path)
+    header = next(csv.reader(io.StringIO(_open_text(file))), None)
+    _check_header(file, header)
+    return tuple(header)
+
+
+def read_table(path: str | Path) -> ResultsTable:
+    """Read a results CSV written by `write_table` / `ResultsStore`; DataError on another
+    schema, a truncated file or a damaged row, naming the file, line and column."""
+    file = Path(path)
+    text = _open_text(file)
+    if text and not text.endswith("\n"):
+        line = text.count("\n") + 1
+        raise DataError(f"{file}, line {line}: truncated (the last row has no line end); "
+                        f"{_DAMAGED}")
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header is None or tuple(header) != COLUMNS:
-            got = [] if header is None else header
-            missing = [c for c in COLUMNS if c not in got]
-            extra = [c for c in got if c not in COLUMNS]
-            raise DataError(
-                f"{file}: not a deepalign results table (missing columns {missing}, unexpected "
-                f"{extra}); point at the results.csv written by `python -m deepalign.study`."
-            )
+        _check_header(file, header)
         rows = []
         for line, fields in enumerate(reader, start=2):
             if len(fields) != len(COLUMNS):
                 raise DataError(
                     f"{file}, line {line}: expected {len(COLUMNS)} fields but got {len(fields)}; "
-                    "the file is damaged: delete it (its cells are re-run) or restore it."
+                    f"{_DAMAGED}"
                 )
             rows.append({c: _parse(c, f, str(file), line) for c, f in zip(COLUMNS, fields)})
     return ResultsTable(rows)

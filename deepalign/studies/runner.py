@@ -49,9 +49,14 @@ from deepalign.studies.config import ENGINE_AGENTS
 from deepalign.studies.grid import Cell, batches
 from deepalign.studies.results import METRICS, ResultsStore
 
-__all__ = ["KernelBatch", "StudyPlan", "evaluate_kernel", "run_grid", "simulate_batch"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET", "GridRun", "KernelBatch", "StudyPlan", "evaluate_kernel", "run_grid",
+    "simulate_batch",
+]
 
 KERNEL_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "kernel-regression", "svr")
+#: Default memory budget of one batch's engine state (bytes): 1 GiB, as `GPBanditEngine`'s.
+DEFAULT_MEMORY_BUDGET = 2**30
 
 
 @dataclass(frozen=True)
@@ -117,11 +122,13 @@ def _score(env: ValueBandit, arms: Tensor, predictions: Tensor) -> dict[str, Ten
     return metrics
 
 
-def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device):
+def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device,
+                 memory_budget_bytes=DEFAULT_MEMORY_BUDGET):
     engine = GPBanditEngine(
         hyper.outputscale * matrix,
         mean=hyper.mean,
         noise_variance=hyper.noise_variance,
+        memory_budget_bytes=memory_budget_bytes,
         device=device,
     )
     trajectory = engine.simulate(
@@ -171,8 +178,13 @@ def simulate_batch(
     cells: Sequence[Cell],
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
 ) -> list[dict[str, object]]:
-    """Play the runs of `cells` (one group) and return one results row per cell."""
+    """Play the runs of `cells` (one group) and return one results row per cell.
+
+    Engine agents simulate the runs in chunks of at most
+    `memory_budget_bytes // GPBanditEngine.bytes_per_run(T)` runs (at least one); the rows do
+    not depend on the chunking (each run has its own seeded generator)."""
     first = cells[0]
     env = plan.bandit(first)
     kernels = plan.kernels(cells)
@@ -184,7 +196,7 @@ def simulate_batch(
         raise ConfigError(f"agent {first.agent!r} needs a kernel but cell {first.cell_id} has none")
     if first.agent in ENGINE_AGENTS:
         arms, predictions = _engine_runs(
-            first.agent, env, hyper, kernels.matrix, horizon, seeds, device
+            first.agent, env, hyper, kernels.matrix, horizon, seeds, device, memory_budget_bytes
         )
         backend = "engine"
         if progress is not None:
@@ -232,6 +244,7 @@ def run_grid(
     device: str = "cpu",
     progress: bool = True,
     after_batch: Callable[[int], None] | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
 ) -> GridRun:
     """Play every cell of `cells` not already in `store`, batch by batch.
 
@@ -243,6 +256,7 @@ def run_grid(
         progress: show a tqdm bar over runs.
         after_batch: called with the number of batches written so far, after each write
             (tests use it to interrupt a study).
+        memory_budget_bytes: most bytes of engine state per batch (see `simulate_batch`).
     """
     from tqdm.auto import tqdm
 
@@ -254,7 +268,8 @@ def run_grid(
     try:
         for batch in batches(todo, batch_runs):
             bar.set_postfix_str(f"{batch[0].study}/{batch[0].kernel}/{batch[0].agent}", False)
-            rows = simulate_batch(plans[batch[0].study], batch, device, bar.update)
+            rows = simulate_batch(plans[batch[0].study], batch, device, bar.update,
+                                  memory_budget_bytes)
             store.write_batch(rows)
             written += 1
             if after_batch is not None:

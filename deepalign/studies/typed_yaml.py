@@ -26,15 +26,30 @@ T = TypeVar("T")
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """Parse `path` as YAML whose top level is a mapping; ConfigError otherwise."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{file}: is a directory, not a config file; pass the path of a YAML "
+                          "recipe (e.g. configs/study/quick.yaml).")
     if not file.is_file():
         raise ConfigError(f"{file}: no such config file; pass the path of a YAML recipe "
                           "(e.g. configs/study/quick.yaml).")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {error.start}: {error.reason}); save "
+                          "the recipe as UTF-8 YAML.") from error
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot be read ({error.strerror}); check its "
+                          "permissions.") from error
+    if not text.strip():
+        raise ConfigError(f"{file}: the file is empty; write a recipe with at least one study "
+                          "section (see configs/study/quick.yaml).")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{file}: not valid YAML ({error}); fix the syntax.") from error
     if data is None:
-        data = {}
+        raise ConfigError(f"{file}: holds only comments; write a recipe with at least one "
+                          "study section (see configs/study/quick.yaml).")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{file}: the top level should be a mapping of keys to values but got "

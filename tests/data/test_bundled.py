@@ -16,7 +16,7 @@ from deepalign.errors import ConfigError
 
 BUNDLED = Path(data.__file__).parent / "bundled"
 NAMES = ("spa-verb", "spa-verb-act", "dillion-morality", "mfv", "activity-pairs", "sts-captions",
-         "ethics-justice", "ethics-commonsense-short")
+         "ethics-justice", "ethics-commonsense-short", "act-behaviors")
 
 
 def _rows(*parts, delimiter=","):

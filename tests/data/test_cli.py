@@ -17,6 +17,7 @@ EXPECTED = {  # name: (items, observed pairs, values)
     "sts-captions": ("3025", "1748", "-"),
     "ethics-justice": ("2704", "-", "1 (reasonable)"),
     "ethics-commonsense-short": ("2109", "-", "1 (acceptable)"),
+    "act-behaviors": ("853", "-", "3 (act_evaluation"),
 }
 
 
