@@ -1,1 +1,24 @@
-"""Lightning layer: LightningModule, DataModule and callbacks for alignment training."""
+"""Lightning layer: LightningModule, DataModule and callbacks for alignment training.
+
+`python -m deepalign.train` wires these together; the model logic lives in
+`deepalign.encoders` and `deepalign.alignment`.
+"""
+
+from trainers.callbacks import AlignmentTensorBoard
+from trainers.datamodule import AlignmentDataModule
+from trainers.evaluation import MEASURES, measure_splits
+from trainers.export import RunArtifacts
+from trainers.module import AlignmentModule
+from trainers.splits import SPLITS, AlignmentData, build_alignment_data
+
+__all__ = [
+    "MEASURES",
+    "SPLITS",
+    "AlignmentData",
+    "AlignmentDataModule",
+    "AlignmentModule",
+    "AlignmentTensorBoard",
+    "RunArtifacts",
+    "build_alignment_data",
+    "measure_splits",
+]
