@@ -25,7 +25,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 train: $(STAMP)
-	$(PY) -m deepalign.data list
+	$(PY) -m deepalign.train
+	$(PY) -m deepalign.study configs/study/quick.yaml --out runs/study/quick
+	$(PY) -m deepalign.report runs/study/quick
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
