@@ -12,6 +12,8 @@ train items; held-out items are never used).
     python -m deepalign.train --config configs/train/activity_pairs.yaml
     python -m deepalign.train --seed_everything 1 --trainer.max_epochs 50
     python -m deepalign.train --ckpt_path RUN/checkpoints/last.ckpt   # resume
+    python -m deepalign.train --ckpt_path last          # resume the newest run (or start one)
+    python -m deepalign.train --config configs/train/ddp.yaml         # DDP, 2 CPU processes
     python -m deepalign.train --help                           # every option, typed
 
 Options are LightningCLI's: ``--config FILE`` (YAML), ``--trainer.*``, ``--model.*``
@@ -33,7 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 from lightning.pytorch import Trainer  # noqa: E402
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
+from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
@@ -43,6 +45,11 @@ from trainers import (  # noqa: E402
     AlignmentModule,
     AlignmentTensorBoard,
     RunArtifacts,
+)
+from trainers.checkpoints import (  # noqa: E402
+    VerifiedCheckpoint,
+    find_last_checkpoint,
+    validate_checkpoint,
 )
 from trainers.module import DEFAULT_ENCODER, DEFAULT_LOSS  # noqa: E402
 
@@ -68,14 +75,17 @@ class AlignmentCLI(LightningCLI):
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max",
                              "early_stopping.patience": 80, "early_stopping.min_delta": 1e-4})
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(VerifiedCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": MONITOR, "checkpoint.mode": "max",
                              "checkpoint.save_last": True,
                              "checkpoint.filename": "best-{epoch:03d}"})
         parser.add_lightning_class_args(AlignmentTensorBoard, "tensorboard")
         parser.add_lightning_class_args(RunArtifacts, "artifacts")
         parser.add_argument("--ckpt_path", type=str | None, default=None,
-                            help="Checkpoint to resume from (e.g. RUN/checkpoints/last.ckpt).")
+                            help="Checkpoint to resume from (e.g. RUN/checkpoints/last.ckpt), "
+                                 "or 'last': the newest last.ckpt of this dataset under "
+                                 "--trainer.default_root_dir. Loaded weights-only, checked "
+                                 "against the model first.")
         parser.add_argument("--torch_threads", type=int | None, default=1,
                             help="torch CPU threads while training (null = torch's default). "
                                  "Head training works on small matrices, where one thread is "
@@ -154,11 +164,32 @@ def _gain(row: dict[str, Any]) -> float | None:
     return after - before
 
 
+def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
+    """``--ckpt_path``, validated (`trainers.validate_checkpoint`); ``last`` = the newest
+    ``ROOT/<dataset>/version_*/checkpoints/last.ckpt`` (none yet: train from scratch, so the
+    same command both starts and resumes a run)."""
+    ckpt_path = cli.config.get("ckpt_path")
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        root = cli.trainer.default_root_dir
+        found = find_last_checkpoint(root, str(cli.config.get("data.dataset")))
+        if found is None:
+            print(f"--ckpt_path last: no last.ckpt under {root}/{cli.config.get('data.dataset')}"
+                  "/version_*/checkpoints yet; training from scratch.", file=sys.stderr)
+            return None
+        ckpt_path = str(found)
+    validate_checkpoint(ckpt_path, cli.model)
+    return ckpt_path
+
+
 def main(args: Sequence[str] | None = None) -> int:
     """Run the CLI; 0 on success, 2 on a configuration or data error (message on stderr)."""
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen backbone
+    # DDP (configs/train/ddp.yaml): every rank logs the same full-batch values, no sync needed
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     threads = torch.get_num_threads()
     try:
         cli = build_cli(args)
@@ -167,7 +198,9 @@ def main(args: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"torch_threads: expected an int >= 1 or null, got "
                                   f"{cli.config['torch_threads']}. Fix: e.g. 1.")
             torch.set_num_threads(cli.config["torch_threads"])
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+        ckpt_path = resolve_ckpt_path(cli)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path,
+                        weights_only=True)
     except DeepAlignError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@
 """
 
 from trainers.callbacks import AlignmentTensorBoard
+from trainers.checkpoints import VerifiedCheckpoint, find_last_checkpoint, validate_checkpoint
 from trainers.datamodule import AlignmentDataModule
 from trainers.evaluation import MEASURES, measure_splits
 from trainers.export import RunArtifacts
@@ -19,6 +20,9 @@ __all__ = [
     "AlignmentModule",
     "AlignmentTensorBoard",
     "RunArtifacts",
+    "VerifiedCheckpoint",
     "build_alignment_data",
+    "find_last_checkpoint",
     "measure_splits",
+    "validate_checkpoint",
 ]

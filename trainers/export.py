@@ -149,9 +149,10 @@ class RunArtifacts(Callback):
             return
         best_path, best_epoch = restore_best(trainer, pl_module)
         after = pl_module.measure()
+        # trainer.log_dir is a collective under DDP (a broadcast from rank 0): every rank asks
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir).absolute()
         if not trainer.is_global_zero:
             return
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir).absolute()
         datamodule = trainer.datamodule
         paths = {"run_dir": str(run_dir), "best_checkpoint": best_path}
         last = getattr(trainer.checkpoint_callback, "last_model_path", "")
