@@ -95,5 +95,6 @@ class AlignmentDataModule(LightningDataModule):
     def _data(self) -> AlignmentData:
         if self.alignment_data is None:
             self.setup("fit")
-        assert self.alignment_data is not None  # set by setup
+        if self.alignment_data is None:  # an internal call-order bug, not user input
+            raise RuntimeError("AlignmentDataModule.setup() did not build alignment_data")
         return self.alignment_data

@@ -11,8 +11,12 @@ from gpytorch.kernels import Kernel, MaternKernel, RBFKernel
 from torch import Tensor, nn
 
 from deepalign.errors import ConfigError
-from deepalign.kernels.index import arm_indices, refuse_last_dim_is_batch
-from deepalign.kernels.outputscale import register_outputscale, set_outputscale
+from deepalign.kernels.index import forward_indices
+from deepalign.kernels.outputscale import (
+    register_outputscale,
+    scale_covariance,
+    set_outputscale,
+)
 
 if TYPE_CHECKING:
     from deepalign.data import ItemSet
@@ -166,13 +170,10 @@ class DeepKernel(Kernel):
     ) -> Tensor:
         """``x1``: ``... x n x 1``, ``x2``: ``... x m x 1`` item indices; returns
         ``... x n x m`` (or ``... x n`` when `diag`)."""
-        refuse_last_dim_is_batch(last_dim_is_batch)
-        first = arm_indices(x1, self.n_arms, "x1")
-        second = arm_indices(x2, self.n_arms, "x2")
+        first, second = forward_indices(x1, x2, self.n_arms, last_dim_is_batch)
         embeddings = self.item_embeddings().to(x1.dtype)
         covariance = self._base_covariance(embeddings[first], embeddings[second], diag)
-        scale = self.outputscale.to(x1.dtype)
-        return covariance * (scale.unsqueeze(-1) if diag else scale.unsqueeze(-1).unsqueeze(-1))
+        return scale_covariance(self, covariance, diag, x1.dtype)
 
     def _base_covariance(self, first: Tensor, second: Tensor, diag: bool) -> Tensor:
         """Base kernel between ``... x n x d`` and ``... x m x d`` embeddings."""

@@ -94,3 +94,14 @@ def refuse_last_dim_is_batch(last_dim_is_batch: bool) -> None:
             "deepalign kernels take one index column, so last_dim_is_batch=True has no "
             "meaning; call them without it."
         )
+
+
+def forward_indices(
+    x1: Tensor, x2: Tensor, n_arms: int, last_dim_is_batch: bool
+) -> tuple[Tensor, Tensor]:
+    """The two index sets of a kernel ``forward(x1, x2)``, checked as `arm_indices` does.
+
+    Raises `ConfigError` for ``last_dim_is_batch=True`` (see `refuse_last_dim_is_batch`).
+    """
+    refuse_last_dim_is_batch(last_dim_is_batch)
+    return arm_indices(x1, n_arms, "x1"), arm_indices(x2, n_arms, "x2")

@@ -9,8 +9,12 @@ from gpytorch.kernels import Kernel
 from torch import Tensor
 
 from deepalign.errors import ConfigError
-from deepalign.kernels.index import arm_indices, gather_covariance, refuse_last_dim_is_batch
-from deepalign.kernels.outputscale import register_outputscale, set_outputscale
+from deepalign.kernels.index import forward_indices, gather_covariance
+from deepalign.kernels.outputscale import (
+    register_outputscale,
+    scale_covariance,
+    set_outputscale,
+)
 from deepalign.kernels.psd import PSDRepair, repair_psd, validate_mask, validate_square_matrix
 
 if TYPE_CHECKING:
@@ -135,9 +139,6 @@ class MatrixKernel(Kernel):
     ) -> Tensor:
         """``x1``: ``... x n x 1``, ``x2``: ``... x m x 1`` item indices; returns
         ``... x n x m`` (or ``... x n`` when `diag`)."""
-        refuse_last_dim_is_batch(last_dim_is_batch)
-        first = arm_indices(x1, self.n_arms, "x1")
-        second = arm_indices(x2, self.n_arms, "x2")
+        first, second = forward_indices(x1, x2, self.n_arms, last_dim_is_batch)
         covariance = gather_covariance(self.covariance, first, second, diag).to(x1.dtype)
-        scale = self.outputscale.to(x1.dtype)
-        return covariance * (scale.unsqueeze(-1) if diag else scale.unsqueeze(-1).unsqueeze(-1))
+        return scale_covariance(self, covariance, diag, x1.dtype)

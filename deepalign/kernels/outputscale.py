@@ -31,3 +31,10 @@ def set_outputscale(kernel: Kernel, value: float | Tensor) -> None:
     raw = kernel.raw_outputscale_constraint.inverse_transform(value)
     with torch.no_grad():
         kernel.raw_outputscale.copy_(raw.expand_as(kernel.raw_outputscale))
+
+
+def scale_covariance(kernel: Kernel, covariance: Tensor, diag: bool, dtype: torch.dtype) -> Tensor:
+    """``covariance`` (``batch_shape x n x m``, or ``batch_shape x n`` when `diag`) times the
+    outputscale of a kernel made by `register_outputscale`, cast to `dtype`."""
+    scale = kernel.outputscale.to(dtype)
+    return covariance * (scale.unsqueeze(-1) if diag else scale.unsqueeze(-1).unsqueeze(-1))

@@ -16,14 +16,7 @@ from deepalign.errors import ConfigError
 DTYPE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The engine's per-step ops are small: on a busy shared machine a second OpenMP thread
-    mostly waits (measured: the 1,000-step test takes 0.2 s on one thread, 14 s on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FixedMatrixKernel(gpytorch.kernels.Kernel):

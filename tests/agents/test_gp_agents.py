@@ -15,13 +15,7 @@ from deepalign.kernels import MatrixKernel
 HYPER = GPHyperparameters(mean=0.5, outputscale=2.0, noise_variance=0.3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices: one thread avoids oversubscription on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_psd(n: int, seed: int) -> torch.Tensor:

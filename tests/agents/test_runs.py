@@ -23,14 +23,7 @@ from deepalign.data import load_dataset
 from deepalign.errors import ConfigError
 from deepalign.kernels import MatrixKernel
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices: one thread avoids oversubscription on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
