@@ -84,19 +84,21 @@ def run_bandit_loop(
     arms_out, rewards_out, safe_out = [], [], []
     sample = None
     uniform_sd = float(noise_sd[0, 0]) if bool((noise_sd == noise_sd[0, 0]).all()) else None
-    for block_start in range(0, horizon, noise.chunk):
-        for numbers in noise.block(min(noise.chunk, horizon - block_start)):
-            if noise.factor is not None:
-                sample = posterior.sample(*numbers[1:])
+    for block in noise.blocks(horizon):
+        if block.deviation is not None:
+            posterior.plan(block.deviation, block.sample_noise)
+        for step, reward_noise in enumerate(block.reward):
+            if block.deviation is not None:
+                sample = posterior.sample_planned(step)
             variance = posterior.variance if policy.needs_variance else None
             # the engine validated the shapes once: call the hook, not the checking `select`
             arms, safe = policy._select(posterior.mean, variance, sample, available)
             picked = arms.unsqueeze(1)
             rewards = values.gather(1, picked).squeeze(1)
             if uniform_sd is None:
-                rewards.addcmul_(noise_sd.gather(1, picked).squeeze(1), numbers[0])
+                rewards.addcmul_(noise_sd.gather(1, picked).squeeze(1), reward_noise)
             else:
-                rewards.add_(numbers[0], alpha=uniform_sd)
+                rewards.add_(reward_noise, alpha=uniform_sd)
             posterior.observe(arms, rewards, picked)
             arms_out.append(arms)
             rewards_out.append(rewards)

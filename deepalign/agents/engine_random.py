@@ -24,14 +24,16 @@ their own randomness, and every posterior computation runs in the engine's dtype
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from deepalign.errors import ConfigError
 
-__all__ = ["RunNoise", "check_seeds", "sample_seed"]
+__all__ = ["NoiseBlock", "RunNoise", "check_seeds", "sample_seed"]
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = 2**64 - 1
@@ -61,8 +63,82 @@ def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+class NoiseBlock(NamedTuple):
+    """The random numbers of `length` consecutive steps, step-major (each step's numbers
+    one contiguous slice), on the engine's device in its dtype; views of buffers that a later
+    block overwrites.
+
+    Attributes:
+        reward: `length x n_runs`, the reward noise.
+        deviation: `length x n_runs x n_arms`, the prior deviations `f0 = F z1`, or None
+            when no posterior samples are needed.
+        sample_noise: `length x n_runs x n_arms`, `z2`, or None likewise.
+    """
+
+    reward: Tensor
+    deviation: Tensor | None = None
+    sample_noise: Tensor | None = None
+
+
+class _Block:
+    """One set of buffers for a block of random numbers (float32 as drawn, the prior
+    deviations, and the step-major copies in the engine's dtype), with per-run views made
+    once so the per-block loops over runs only draw and multiply."""
+
+    def __init__(self, noise: RunNoise) -> None:
+        n_runs, chunk = len(noise.reward_generators), noise.chunk
+        self.rewards = torch.empty(n_runs, chunk, dtype=torch.float32)
+        self.widened: dict[str, Tensor] = {}
+        # per run: (reward generator, its buffer[, sample generator, its buffer])
+        self.draws: list[tuple] = [
+            (generator, out)
+            for generator, out in zip(noise.reward_generators, self.rewards.unbind(0), strict=True)
+        ]
+        self.products: list[tuple[Tensor, Tensor, Tensor]] = []
+        if noise.factor is None:
+            return
+        self.samples = torch.empty(n_runs, chunk, noise.rank + noise.n_arms, dtype=torch.float32)
+        self.deviation = torch.empty(n_runs, chunk, noise.n_arms, dtype=torch.float32)
+        self.draws = [
+            (*draw, generator, out)
+            for draw, generator, out in zip(
+                self.draws, noise.sample_generators, self.samples.unbind(0), strict=True
+            )
+        ]
+        if noise.device.type == "cpu":
+            transposed = noise.factor.transpose(-2, -1)
+            factors = [transposed] * n_runs if transposed.dim() == 2 else transposed.unbind(0)
+            self.products = list(
+                zip(
+                    self.samples[..., : noise.rank].unbind(0),
+                    factors,
+                    self.deviation.unbind(0),
+                    strict=True,
+                )
+            )
+
+    def fill(self, runs: range) -> None:
+        """Draw the numbers of runs `runs` (and on a CPU their `F z1`), one run at a time."""
+        for run in runs:
+            reward_generator, reward_out, *sample = self.draws[run]
+            torch.randn(reward_out.shape, generator=reward_generator, out=reward_out)
+            if sample:
+                torch.randn(sample[1].shape, generator=sample[0], out=sample[1])
+            if self.products:
+                prior, factor, out = self.products[run]
+                # one product per run: a run's numbers never depend on the batch it is in
+                torch.mm(prior, factor, out=out)
+
+
 class RunNoise:
     """Blocks of per-run standard normals for the engine.
+
+    With `prefetch`, a worker thread draws block `b + 1` into a second set of buffers while
+    the caller steps through block `b`, taking the random numbers off the step loop's
+    critical path where a core is spare. Each run's generators are only ever used by one
+    thread at a time and in the same order, so this changes the speed, never the numbers.
+    (Drawing one block with several threads was measured slower: the per-run draws are
+    short and contend for the GIL.)
 
     Args:
         seeds: one int per run.
@@ -71,6 +147,7 @@ class RunNoise:
             when no posterior samples are needed (then only the reward stream is drawn).
         chunk: steps per block.
         dtype, device: of the returned blocks.
+        prefetch: draw the next block in the background (two buffer sets instead of one).
     """
 
     def __init__(
@@ -81,78 +158,75 @@ class RunNoise:
         chunk: int,
         dtype: torch.dtype,
         device: torch.device,
+        prefetch: bool = False,
     ) -> None:
         self.n_arms = n_arms
         self.chunk = chunk
         self.dtype = dtype
         self.device = device
+        self.prefetch = prefetch
         self.reward_generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self._rewards = torch.empty(len(seeds), chunk, dtype=torch.float32)
-        self._buffers: dict[str, Tensor] = {}
-        # per-run views made once: the per-block loops over runs then only draw and multiply
-        self._reward_jobs = list(zip(self.reward_generators, self._rewards.unbind(0), strict=True))
         self.factor = None
+        self.rank = 0
         if factor is not None:
             self.factor = factor.to("cpu" if device.type == "cpu" else device, torch.float32)
             self.sample_generators = [
                 torch.Generator().manual_seed(sample_seed(seed)) for seed in seeds
             ]
             self.rank = self.factor.shape[-1]
-            width = self.rank + n_arms
-            self._samples = torch.empty(len(seeds), chunk, width, dtype=torch.float32)
-            self._deviation = torch.empty(len(seeds), chunk, n_arms, dtype=torch.float32)
-            self._sample_jobs = list(
-                zip(self.sample_generators, self._samples.unbind(0), strict=True)
-            )
-            if self.device.type == "cpu":
-                transposed = self.factor.transpose(-2, -1)
-                factors = [transposed] * len(seeds) if factor.dim() == 2 else transposed.unbind(0)
-                self._product_jobs = list(
-                    zip(
-                        self._samples[..., : self.rank].unbind(0),
-                        factors,
-                        self._deviation.unbind(0),
-                        strict=True,
-                    )
-                )
+        self._runs = range(len(seeds))
+        self._blocks = [_Block(self) for _ in range(2 if prefetch else 1)]
 
-    def block(self, length: int) -> tuple[tuple[Tensor, ...], ...]:
-        """Draw the next block and keep its first `length` (<= chunk) steps.
+    def blocks(self, horizon: int) -> Iterator[NoiseBlock]:
+        """The random numbers of `horizon` steps, block by block; the last block is drawn
+        whole and cut, so a shorter horizon gives a prefix of a longer one."""
+        lengths = [min(self.chunk, horizon - start) for start in range(0, horizon, self.chunk)]
+        if not self.prefetch or len(lengths) == 1:
+            for length in lengths:
+                yield self._draw(self._blocks[0], length)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepalign-rng") as pool:
+            pending = pool.submit(self._draw, self._blocks[0], lengths[0])
+            for index in range(len(lengths)):
+                numbers = pending.result()
+                if index + 1 < len(lengths):
+                    following = self._blocks[(index + 1) % 2]
+                    pending = pool.submit(self._draw, following, lengths[index + 1])
+                yield numbers
 
-        Returns:
-            one tuple per step: (reward noise `n_runs`, and when a factor was given, the
-            prior deviation `f0 = F z1` and the sample noise `z2`, both `n_runs x n_arms`),
-            on `device` in `dtype`; views of buffers that the next block overwrites.
-        """
-        for generator, out in self._reward_jobs:
-            torch.randn(self.chunk, generator=generator, out=out)
-        reward_noise = self._widen(self._rewards[:, :length], "reward_noise")
+    def block(self, length: int) -> NoiseBlock:
+        """Draw the next block (on this thread) and keep its first `length` (<= chunk) steps."""
+        return self._draw(self._blocks[0], length)
+
+    def _draw(self, block: _Block, length: int) -> NoiseBlock:
+        block.fill(self._runs)
+        reward_noise = self._widen(block, block.rewards[:, :length], "reward_noise")
         if self.factor is None:
-            return tuple((noise,) for noise in reward_noise.unbind(1))
-        rank, drawn = self.rank, self._samples
-        for generator, out in self._sample_jobs:
-            torch.randn(drawn.shape[1:], generator=generator, out=out)
+            return NoiseBlock(reward_noise)
+        rank, drawn = self.rank, block.samples
         if self.device.type == "cpu":
-            # one product per run: a run's numbers never depend on the batch it is in
-            deviation = self._deviation
-            for prior, factor, out in self._product_jobs:
-                torch.mm(prior, factor, out=out)
+            deviation = block.deviation
         else:
             # one batched product on the accelerator (batch invariant up to rounding)
             prior = drawn[..., :rank].to(self.device)
             deviation = torch.matmul(prior, self.factor.transpose(-2, -1))
-        deviation = self._widen(deviation[:, :length], "deviation")
-        sample_noise = self._widen(drawn[:, :length, rank:], "sample_noise")
-        return tuple(
-            zip(reward_noise.unbind(1), deviation.unbind(1), sample_noise.unbind(1), strict=True)
+        return NoiseBlock(
+            reward_noise,
+            self._widen(block, deviation[:, :length], "deviation"),
+            self._widen(block, drawn[:, :length, rank:], "sample_noise"),
         )
 
-    def _widen(self, block: Tensor, name: str) -> Tensor:
-        """A float32 `n_runs x length (x n_arms)` block copied into a reused buffer in the
-        engine's dtype on the device (run-major: a conversion without a transpose; reusing
-        the buffer avoids page-faulting a fresh large allocation every block)."""
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape != block.shape:
-            buffer = torch.empty(block.shape, dtype=self.dtype, device=self.device)
-            self._buffers[name] = buffer
-        return buffer.copy_(block)
+    def _widen(self, block: _Block, numbers: Tensor, name: str) -> Tensor:
+        """A float32 `n_runs x length (x n_arms)` block copied, step-major, into a reused
+        `length x n_runs (x n_arms)` buffer in the engine's dtype on the device.
+
+        Step-major, each step's numbers are one contiguous slice for the step loop's
+        element-wise ops; reusing the buffer avoids page-faulting a fresh large allocation
+        every block.
+        """
+        step_major = numbers.transpose(0, 1)
+        buffer = block.widened.get(name)
+        if buffer is None or buffer.shape != step_major.shape:
+            buffer = torch.empty(step_major.shape, dtype=self.dtype, device=self.device)
+            block.widened[name] = buffer
+        return buffer.copy_(step_major)

@@ -278,3 +278,28 @@ def test_simulate_1000_steps_final_posterior_equals_fresh_posterior():
         assert (final - covariance).abs().max() < 1e-10
         assert (trajectory.posterior_mean - mean).abs().max() < 1e-10
         assert (trajectory.posterior_var - covariance.diagonal(dim1=1, dim2=2)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("block", [3, 8])
+def test_planned_samples_equal_direct_samples_with_pending_updates(block):
+    """`plan` + `sample_planned` (B w0 batched, O(n block) corrections) == `sample`."""
+    n_arms, n_runs, steps = 10, 4, 13
+    kernel = rbf_kernel(n_arms, 2, 1.0, seed=5)
+    engine = GPBanditEngine(kernel, 0.2, 0.3, refresh_every=None, update_block=block)
+    planned, direct = engine.prior(n_runs), engine.prior(n_runs)
+    generator = torch.Generator().manual_seed(9)
+    deviations = torch.randn(steps, n_runs, n_arms, generator=generator, dtype=DTYPE)
+    noises = torch.randn(steps, n_runs, n_arms, generator=generator, dtype=DTYPE)
+    # two planned stretches (5 and 8 steps), so a plan starts with updates pending
+    for start, stop in [(0, 5), (5, steps)]:
+        planned.plan(deviations[start:stop], noises[start:stop])
+        for step in range(start, stop):
+            got = planned.sample_planned(step - start).clone()
+            expected = direct.sample(deviations[step], noises[step])
+            assert (got - expected).abs().max() < 1e-12
+            arms = torch.tensor([(3 * step + run) % n_arms for run in range(n_runs)])
+            arms[0] = 2  # one run pulls the same arm again and again
+            rewards = torch.randn(n_runs, generator=generator, dtype=DTYPE)
+            planned.observe(arms, rewards)
+            direct.observe(arms, rewards)
+    assert (planned.covariance - direct.covariance).abs().max() < 1e-12

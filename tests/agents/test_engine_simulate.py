@@ -160,7 +160,7 @@ def test_memory_chunking_and_horizon_prefix_do_not_change_trajectories():
     whole = GPBanditEngine(kernel, 0.0, 0.3, rng_chunk=8).simulate(
         ThompsonPolicy(), values, 0.4, 30, seeds
     )
-    small_budget = GPBanditEngine(kernel, 0.0, 0.3, rng_chunk=8, memory_budget_bytes=40_000)
+    small_budget = GPBanditEngine(kernel, 0.0, 0.3, rng_chunk=8, memory_budget_bytes=50_000)
     assert small_budget.memory_budget_bytes // small_budget.bytes_per_run(30) == 3
     chunked = small_budget.simulate(ThompsonPolicy(), values, 0.4, 30, seeds)
     assert torch.equal(whole.arms, chunked.arms) and torch.equal(whole.rewards, chunked.rewards)
@@ -238,9 +238,9 @@ def test_available_arms_are_the_only_ones_pulled_and_the_posterior_covers_the_re
 def test_bytes_per_run_formula():
     kernel, _ = problem(n_arms=12)
     engine = GPBanditEngine(kernel, rng_chunk=8)
-    assert engine.bytes_per_run(30) == 8 * 8 * 144 + 16 * 8 * 25 + 16 * 30
+    assert engine.bytes_per_run(30) == 8 * 8 * 144 + 32 * 8 * 25 + 16 * 30
     per_run = GPBanditEngine(kernel.expand(3, 12, 12), rng_chunk=8)
-    assert per_run.bytes_per_run(30) == 8 * 10 * 144 + 16 * 8 * 25 + 16 * 30
+    assert per_run.bytes_per_run(30) == 8 * 10 * 144 + 32 * 8 * 25 + 16 * 30
 
 
 def test_errors_name_the_argument():
@@ -270,3 +270,25 @@ def test_errors_name_the_argument():
         UCBPolicy(beta=-1.0)
     with pytest.raises(ConfigError, match="threshold"):
         engine.simulate(SafePolicy(torch.zeros(3)), values, 0.1, 5, [0, 1])
+
+
+@pytest.mark.parametrize("update_block", [5, 16])
+def test_planned_thompson_samples_and_prefetch_leave_trajectories_unchanged(update_block):
+    """Blocked updates with planned samples, and drawing random numbers on a worker thread,
+    change the speed only: the same arms as immediate updates drawn on this thread."""
+    kernel, values = problem(n_arms=20)
+    seeds = [1, 2, 3, 4, 5]
+
+    def run(block: int, prefetch: bool) -> Trajectory:
+        engine = GPBanditEngine(kernel, 0.0, 0.3, update_block=block, rng_chunk=8,
+                                refresh_every=30, prefetch=prefetch)
+        return engine.simulate(ThompsonPolicy(), values, 0.4, 70, seeds)
+
+    reference = run(1, prefetch=False)
+    for prefetch in (False, True):
+        trajectory = run(update_block, prefetch)
+        assert torch.equal(trajectory.arms, reference.arms)
+        assert (trajectory.posterior_mean - reference.posterior_mean).abs().max() < 1e-10
+    assert torch.equal(run(1, prefetch=True).arms, reference.arms)
+    with pytest.raises(ConfigError, match="prefetch"):
+        GPBanditEngine(kernel, prefetch="yes")
