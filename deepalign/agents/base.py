@@ -148,12 +148,15 @@ class RunTrajectory:
         predictions: float64 `n_heldout`, the agent's predictions of the held-out items after
             the last step (the generalization phase).
         seed: the run's seed.
+        greedy_arms: LongTensor `T`, the arm the agent predicted best after each step's
+            observation (`run_bandit(..., record_greedy=True)`), else None.
     """
 
     arms: Tensor
     rewards: Tensor
     predictions: Tensor
     seed: int
+    greedy_arms: Tensor | None = None
 
 
 def seed_generators(seed: int) -> tuple[Generator, Generator]:
@@ -175,7 +178,9 @@ AgentFactory = Callable[[object], BanditAgent]
 """A callable `ValueBandit -> BanditAgent` that builds a fresh agent for one run."""
 
 
-def run_bandit(env, agent: BanditAgent | AgentFactory, horizon: int, seed: int) -> RunTrajectory:
+def run_bandit(
+    env, agent: BanditAgent | AgentFactory, horizon: int, seed: int, record_greedy: bool = False
+) -> RunTrajectory:
     """Run one agent on a `ValueBandit` for `horizon` steps, then its generalization phase.
 
     Args:
@@ -183,6 +188,8 @@ def run_bandit(env, agent: BanditAgent | AgentFactory, horizon: int, seed: int) 
         agent: a `BanditAgent` (reset first) or a factory `env -> BanditAgent`.
         horizon: number of pulls `T` >= 1.
         seed: run seed; same seed, same trajectory (see `seed_generators`).
+        record_greedy: also record the agent's best guess after each step (one `predict`
+            over the arms per step; the lowest index wins ties).
 
     Returns:
         A `RunTrajectory`: arms and rewards (`T`) and held-out predictions (`n_heldout`).
@@ -210,11 +217,16 @@ def run_bandit(env, agent: BanditAgent | AgentFactory, horizon: int, seed: int) 
     z = env.noise_draws(int(horizon), env_generator)
     arms = torch.empty(int(horizon), dtype=torch.long)
     rewards = torch.empty(int(horizon), dtype=torch.float64)
+    greedy = torch.empty(int(horizon), dtype=torch.long) if record_greedy else None
     for t in range(int(horizon)):
         arm = agent.select(agent_generator)
         reward = env.reward(arm, float(z[t]))
         agent.observe(arm, reward)
         arms[t] = arm
         rewards[t] = reward
+        if greedy is not None:
+            greedy[t] = agent.predict(env.arm_items).argmax()
     predictions = agent.predict(env.heldout_items)
-    return RunTrajectory(arms=arms, rewards=rewards, predictions=predictions, seed=int(seed))
+    return RunTrajectory(
+        arms=arms, rewards=rewards, predictions=predictions, seed=int(seed), greedy_arms=greedy
+    )

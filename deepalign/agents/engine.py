@@ -190,6 +190,7 @@ class GPBanditEngine:
         seeds: Sequence[int],
         available: Tensor | None = None,
         return_covariance: bool = False,
+        record_greedy: bool = False,
     ) -> Trajectory:
         """Run `policy` for `horizon` steps in `len(seeds)` independent runs.
 
@@ -209,6 +210,7 @@ class GPBanditEngine:
                 personalization items, so the posterior still covers held-out items);
                 None allows all.
             return_covariance: also return the final `n_runs x n_arms x n_arms` covariance.
+            record_greedy: also return each step's best guess (`Trajectory.greedy_arms`).
 
         Returns:
             a `Trajectory`.
@@ -243,13 +245,15 @@ class GPBanditEngine:
                 seeds,
                 available,
                 return_covariance,
+                record_greedy,
             )
             for start in range(0, n_runs, per_chunk)
         ]
         return Trajectory.concatenate(parts)
 
     def _simulate_chunk(
-        self, policy, runs: slice, n_runs, values, noise_sd, horizon, seeds, available, keep_cov
+        self, policy, runs: slice, n_runs, values, noise_sd, horizon, seeds, available, keep_cov,
+        record_greedy,
     ) -> Trajectory:
         """Simulate the runs `runs` (one memory chunk) with `run_bandit_loop`."""
         posterior = self.prior(n_runs, runs)
@@ -275,4 +279,5 @@ class GPBanditEngine:
             None if available is None else available[runs],
             seeds[runs],
             keep_cov,
+            record_greedy,
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_policies import EnginePolicy
+from deepalign.agents.engine_policies import EnginePolicy, masked
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.engine_random import RunNoise
 
@@ -31,6 +31,8 @@ class Trajectory:
         safe_pulls: bool `n_runs x T`, whether the pulled arm's lower confidence bound cleared
             the threshold (safe policies only, else None).
         posterior_covariance: `n_runs x n_arms x n_arms` after the last step, when asked for.
+        greedy_arms: LongTensor `n_runs x T`, the arm with the highest posterior mean among
+            the available arms after each step's observation, when asked for.
     """
 
     arms: Tensor
@@ -40,6 +42,7 @@ class Trajectory:
     seeds: tuple[int, ...]
     safe_pulls: Tensor | None = None
     posterior_covariance: Tensor | None = None
+    greedy_arms: Tensor | None = None
 
     @classmethod
     def concatenate(cls, parts: Sequence[Trajectory]) -> Trajectory:
@@ -57,6 +60,7 @@ class Trajectory:
             seeds=tuple(seed for part in parts for seed in part.seeds),
             safe_pulls=cat("safe_pulls"),
             posterior_covariance=cat("posterior_covariance"),
+            greedy_arms=cat("greedy_arms"),
         )
 
 
@@ -70,6 +74,7 @@ def run_bandit_loop(
     available: Tensor | None,
     seeds: Sequence[int],
     keep_covariance: bool,
+    record_greedy: bool = False,
 ) -> Trajectory:
     """Run `policy` on `posterior` for `horizon` steps (arguments validated by the engine).
 
@@ -80,8 +85,9 @@ def run_bandit_loop(
         available: bool `n_runs x n_arms` or None.
         seeds: the runs' seeds (recorded in the trajectory).
         keep_covariance: also return the final covariance.
+        record_greedy: also return the best guess after each step (`Trajectory.greedy_arms`).
     """
-    arms_out, rewards_out, safe_out = [], [], []
+    arms_out, rewards_out, safe_out, greedy_out = [], [], [], []
     sample = None
     uniform_sd = float(noise_sd[0, 0]) if bool((noise_sd == noise_sd[0, 0]).all()) else None
     for block in noise.blocks(horizon):
@@ -100,6 +106,8 @@ def run_bandit_loop(
             else:
                 rewards.add_(reward_noise, alpha=uniform_sd)
             posterior.observe(arms, rewards, picked)
+            if record_greedy:
+                greedy_out.append(masked(posterior.mean, available).argmax(dim=-1))
             arms_out.append(arms)
             rewards_out.append(rewards)
             if safe is not None:
@@ -112,4 +120,5 @@ def run_bandit_loop(
         seeds=tuple(seeds),
         safe_pulls=torch.stack(safe_out, dim=1) if safe_out else None,
         posterior_covariance=posterior.covariance if keep_covariance else None,
+        greedy_arms=torch.stack(greedy_out, dim=1) if greedy_out else None,
     )

@@ -15,10 +15,11 @@ from torch import Tensor
 
 from deepalign.errors import ConfigError
 
-__all__ = ["EnginePolicy", "SafePolicy", "ThompsonPolicy", "UCBPolicy"]
+__all__ = ["EnginePolicy", "SafePolicy", "ThompsonPolicy", "UCBPolicy", "masked"]
 
 
-def _masked(scores: Tensor, allowed: Tensor | None) -> Tensor:
+def masked(scores: Tensor, allowed: Tensor | None) -> Tensor:
+    """`scores` (`n_runs x n_arms`) with the arms `allowed` excludes set to -inf."""
     return scores if allowed is None else scores.masked_fill(~allowed, -math.inf)
 
 
@@ -106,7 +107,7 @@ class ThompsonPolicy(EnginePolicy):
     needs_variance = False
 
     def _select(self, mean, variance, sample, available):
-        return _masked(sample, available).argmax(dim=-1), None
+        return masked(sample, available).argmax(dim=-1), None
 
 
 class UCBPolicy(EnginePolicy):
@@ -124,7 +125,7 @@ class UCBPolicy(EnginePolicy):
         return mean + math.sqrt(self.beta) * variance.sqrt()
 
     def _select(self, mean, variance, sample, available):
-        return _masked(self.scores(mean, variance), available).argmax(dim=-1), None
+        return masked(self.scores(mean, variance), available).argmax(dim=-1), None
 
 
 class SafePolicy(EnginePolicy):
@@ -200,12 +201,12 @@ class SafePolicy(EnginePolicy):
         if isinstance(threshold, Tensor):
             threshold = threshold.to(mean).unsqueeze(-1)
         sd = variance.sqrt()
-        lower = _masked(mean - math.sqrt(self.beta_safe) * sd, available)
+        lower = masked(mean - math.sqrt(self.beta_safe) * sd, available)
         safe = lower >= threshold
         inner_arms, _ = self.inner._select(mean, variance, sample, safe)
         if self.fallback == "lcb":
             fallback = lower
         else:
-            fallback = _masked((mean - threshold) / sd.clamp_min(1e-12), available)
+            fallback = masked((mean - threshold) / sd.clamp_min(1e-12), available)
         arms = torch.where(safe.any(dim=-1), inner_arms, fallback.argmax(dim=-1))
         return arms, safe.gather(1, arms.unsqueeze(1)).squeeze(1)

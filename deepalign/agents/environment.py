@@ -174,9 +174,12 @@ class ValueBandit:
         self._check_arm(arm)
         return bool(self.arm_values[arm] < self.threshold)
 
-    def personalization_metrics(self, arms: Tensor) -> dict[str, Tensor]:
-        """`personalization_metrics` of pulled arms (`n_runs x T`) on this bandit."""
-        return personalization_metrics(arms, self.arm_values, self.threshold)
+    def personalization_metrics(
+        self, arms: Tensor, greedy_arms: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """`personalization_metrics` of pulled arms (`n_runs x T`) on this bandit (and of
+        the agent's best guesses `greedy_arms`, `n_runs x T`, when given)."""
+        return personalization_metrics(arms, self.arm_values, self.threshold, greedy_arms)
 
     def generalization_metrics(self, predicted: Tensor, top_k: int = 5) -> dict[str, Tensor]:
         """`generalization_metrics` of predictions (`n_runs x n_heldout`) on this bandit."""

@@ -42,8 +42,36 @@ def _check_threshold(threshold: float) -> float:
     return value
 
 
+def _settling_step(choices: Tensor) -> Tensor:
+    """`n_runs`: the smallest `c` in `1..T` with `choices[:, c-1:]` all equal (float64)."""
+    horizon = choices.shape[1]
+    if horizon == 1:
+        return torch.ones(choices.shape[0], dtype=torch.float64, device=choices.device)
+    changes = choices[:, 1:] != choices[:, :-1]  # True where choice t+1 != choice t
+    steps = torch.arange(1, horizon, device=choices.device)
+    return ((changes.long() * steps).max(dim=1).values + 1).to(torch.float64)
+
+
+def _check_arms(arms, n_arms: int, name: str) -> Tensor:
+    if not isinstance(arms, Tensor) or arms.dim() != 2 or arms.shape[1] == 0:
+        got = tuple(arms.shape) if isinstance(arms, Tensor) else type(arms)
+        raise DataError(
+            f"'{name}' should be an n_runs x T LongTensor with T >= 1 but got {got}; "
+            "stack the arms of each run as one row"
+        )
+    if arms.dtype in (torch.float16, torch.float32, torch.float64, torch.bool):
+        raise DataError(f"'{name}' should hold integer arm indices but has dtype {arms.dtype}")
+    arms = arms.long()
+    if arms.numel() and (arms.min() < 0 or arms.max() >= n_arms):
+        raise DataError(
+            f"'{name}' holds indices in [{int(arms.min())}, {int(arms.max())}] but there are "
+            f"{n_arms} arms; arm indices must lie in [0, {n_arms - 1}]"
+        )
+    return arms
+
+
 def personalization_metrics(
-    arms: Tensor, true_values: Tensor, threshold: float
+    arms: Tensor, true_values: Tensor, threshold: float, greedy_arms: Tensor | None = None
 ) -> dict[str, Tensor]:
     """Score the arms pulled in the personalization phase.
 
@@ -52,6 +80,9 @@ def personalization_metrics(
         true_values: `n_arms`, the true (noise-free) rating of each arm.
         threshold: a pull is a *bad action* when the pulled arm's true rating is strictly
             below it (the value's "bad action" threshold, e.g. the scale midpoint).
+        greedy_arms: optional `n_runs x T` LongTensor, the agent's best guess after each
+            step (the arm with the highest predicted value after the step's observation);
+            adds `greedy_convergence`.
 
     Returns:
         A dict of float64 tensors of shape `n_runs`. With `v` = `true_values`,
@@ -67,40 +98,39 @@ def personalization_metrics(
         * `iterations_to_convergence`: the smallest `c` in `1..T` such that
           `a_c = a_{c+1} = ... = a_T`, i.e. the first step after which the chosen arm never
           changes again. `c = 1` when the same arm is pulled throughout; `c = T` when the
-          arm changes at the last step.
+          arm changes at the last step. For an agent that pulls its best guess this is
+          when its belief settles; for a sampling agent (Thompson sampling) it is mostly
+          when the horizon ends, since such an agent keeps trying other arms now and then
+          (the last such try comes later the longer the horizon);
+        * `greedy_convergence` (with `greedy_arms`): the same for the agent's best guess,
+          the smallest `c` with `g_c = ... = g_T`: when the agent stopped changing its mind
+          about which arm is best, whether or not it still explores. For a greedy agent it
+          equals `iterations_to_convergence`.
     """
     values = _check_values(true_values, "true_values")
     threshold = _check_threshold(threshold)
-    if not isinstance(arms, Tensor) or arms.dim() != 2 or arms.shape[1] == 0:
-        got = tuple(arms.shape) if isinstance(arms, Tensor) else type(arms)
-        raise DataError(
-            f"'arms' should be an n_runs x T LongTensor with T >= 1 but got {got}; "
-            "stack the pulled arms of each run as one row"
-        )
-    if arms.dtype in (torch.float16, torch.float32, torch.float64, torch.bool):
-        raise DataError(f"'arms' should hold integer arm indices but has dtype {arms.dtype}")
-    arms = arms.long()
-    if arms.numel() and (arms.min() < 0 or arms.max() >= values.numel()):
-        raise DataError(
-            f"'arms' holds indices in [{int(arms.min())}, {int(arms.max())}] but there are "
-            f"{values.numel()} arms; arm indices must lie in [0, {values.numel() - 1}]"
-        )
-    horizon = arms.shape[1]
+    arms = _check_arms(arms, values.numel(), "arms")
     pulled = values[arms]  # n_runs x T
     best = values.max()
     sorted_arms = arms.sort(dim=1).values
     unique = (sorted_arms[:, 1:] != sorted_arms[:, :-1]).sum(dim=1) + 1
-    changes = arms[:, 1:] != arms[:, :-1]  # n_runs x (T - 1); True where a_{t+1} != a_t
-    steps = torch.arange(1, horizon, device=arms.device)
-    last_change = (changes.long() * steps).max(dim=1).values if horizon > 1 else arms[:, 0] * 0
-    return {
+    metrics = {
         "mean_reward": pulled.mean(dim=1),
         "cumulative_regret": (best - pulled).sum(dim=1),
         "unique_actions": unique.to(torch.float64),
         "non_optimal_actions": (pulled < best).sum(dim=1).to(torch.float64),
         "bad_actions": (pulled < threshold).sum(dim=1).to(torch.float64),
-        "iterations_to_convergence": (last_change + 1).to(torch.float64),
+        "iterations_to_convergence": _settling_step(arms),
     }
+    if greedy_arms is not None:
+        greedy_arms = _check_arms(greedy_arms, values.numel(), "greedy_arms")
+        if greedy_arms.shape != arms.shape:
+            raise DataError(
+                f"'greedy_arms' should have the shape of 'arms' {tuple(arms.shape)} but got "
+                f"{tuple(greedy_arms.shape)}; give one best guess per run and step"
+            )
+        metrics["greedy_convergence"] = _settling_step(greedy_arms)
+    return metrics
 
 
 def _spearman_rows(predicted: Tensor, true_values: Tensor) -> Tensor:

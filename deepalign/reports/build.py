@@ -23,7 +23,7 @@ from deepalign.studies.results import GENERALIZATION_METRICS, ResultsTable, read
 
 __all__ = ["Report", "build_report"]
 
-_REAL_METRICS = ("mean_reward", "bad_actions", "unique_actions", "iterations_to_convergence",
+_REAL_METRICS = ("mean_reward", "bad_actions", "unique_actions", "greedy_convergence",
                  "generalization_spearman", "greedy_value", "bad_in_top5")
 
 

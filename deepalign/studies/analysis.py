@@ -42,9 +42,13 @@ __all__ = [
 ]
 
 #: The metrics of the paper's synthetic table.
+#: Iterations to convergence appears twice: the step after which the pulled arm never
+#: changes (the paper's wording; for a sampling agent mostly the end of the horizon) and the
+#: step after which the agent's best guess never changes (`greedy_convergence`; the same for
+#: a greedy agent). See `personalization_metrics`.
 PAPER_METRICS = (
     "mean_reward", "unique_actions", "non_optimal_actions", "bad_actions",
-    "iterations_to_convergence",
+    "iterations_to_convergence", "greedy_convergence",
 )
 #: Metrics where a larger number is the better outcome; for all others smaller is better
 #: (fewer bad / non-optimal / unique actions, less regret, faster convergence), the

@@ -53,7 +53,7 @@ ALIGNMENT_COLUMNS = (
 )
 PERSONALIZATION_METRICS = (
     "mean_reward", "cumulative_regret", "unique_actions", "non_optimal_actions",
-    "bad_actions", "iterations_to_convergence",
+    "bad_actions", "iterations_to_convergence", "greedy_convergence",
 )
 GENERALIZATION_METRICS = ("generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top5")
 METRICS = PERSONALIZATION_METRICS + GENERALIZATION_METRICS

@@ -111,12 +111,16 @@ def evaluate_kernel(
     if agent not in ENGINE_AGENTS:
         raise ConfigError(f"'agent' should be one of {ENGINE_AGENTS} but got {agent!r}")
     hyper = GPHyperparameters.from_bandit(env)
-    arms, predictions = _engine_runs(agent, env, hyper, matrix, horizon, list(seeds), device)
-    return _score(env, arms, predictions)
+    arms, predictions, greedy = _engine_runs(
+        agent, env, hyper, matrix, horizon, list(seeds), device
+    )
+    return _score(env, arms, predictions, greedy)
 
 
-def _score(env: ValueBandit, arms: Tensor, predictions: Tensor) -> dict[str, Tensor]:
-    metrics = dict(env.personalization_metrics(arms))
+def _score(
+    env: ValueBandit, arms: Tensor, predictions: Tensor, greedy: Tensor
+) -> dict[str, Tensor]:
+    metrics = dict(env.personalization_metrics(arms, greedy))
     if env.n_heldout > 0:
         metrics.update(env.generalization_metrics(predictions))
     return metrics
@@ -138,12 +142,14 @@ def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device,
         horizon,
         list(seeds),
         available=~env.heldout,
+        record_greedy=True,
     )
     position = torch.full((env.n_items,), -1, dtype=torch.long)
     position[env.arm_items] = torch.arange(env.n_arms)
     arms = position[trajectory.arms.cpu()]
+    greedy = position[trajectory.greedy_arms.cpu()]
     predictions = trajectory.posterior_mean.cpu()[:, env.heldout_items]
-    return arms, predictions
+    return arms, predictions, greedy
 
 
 def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matrix: Tensor | None):
@@ -162,15 +168,17 @@ def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matri
 
 
 def _sequential_runs(agent, env, hyper, matrix, horizon, seeds, progress):
-    arms, predictions = [], []
+    arms, predictions, greedy = [], [], []
     for i, seed in enumerate(seeds):
         run_matrix = None if matrix is None else (matrix[i] if matrix.dim() == 3 else matrix)
-        trajectory = run_bandit(env, _agent_factory(agent, env, hyper, run_matrix), horizon, seed)
+        factory = _agent_factory(agent, env, hyper, run_matrix)
+        trajectory = run_bandit(env, factory, horizon, seed, record_greedy=True)
         arms.append(trajectory.arms)
         predictions.append(trajectory.predictions)
+        greedy.append(trajectory.greedy_arms)
         if progress is not None:
             progress(1)
-    return torch.stack(arms), torch.stack(predictions)
+    return torch.stack(arms), torch.stack(predictions), torch.stack(greedy)
 
 
 def simulate_batch(
@@ -195,7 +203,7 @@ def simulate_batch(
     if needs_kernel and kernels.matrix is None:
         raise ConfigError(f"agent {first.agent!r} needs a kernel but cell {first.cell_id} has none")
     if first.agent in ENGINE_AGENTS:
-        arms, predictions = _engine_runs(
+        arms, predictions, greedy = _engine_runs(
             first.agent, env, hyper, kernels.matrix, horizon, seeds, device, memory_budget_bytes
         )
         backend = "engine"
@@ -203,11 +211,11 @@ def simulate_batch(
             progress(len(cells))
     else:
         matrix = kernels.matrix if needs_kernel else None
-        arms, predictions = _sequential_runs(
+        arms, predictions, greedy = _sequential_runs(
             first.agent, env, hyper, matrix, horizon, seeds, progress
         )
         backend = "sequential"
-    metrics = _score(env, arms, predictions)
+    metrics = _score(env, arms, predictions, greedy)
     rows = []
     for i, cell in enumerate(cells):
         row: dict[str, object] = {

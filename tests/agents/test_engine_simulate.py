@@ -292,3 +292,25 @@ def test_planned_thompson_samples_and_prefetch_leave_trajectories_unchanged(upda
     assert torch.equal(run(1, prefetch=True).arms, reference.arms)
     with pytest.raises(ConfigError, match="prefetch"):
         GPBanditEngine(kernel, prefetch="yes")
+
+
+def test_recorded_best_guesses_are_the_masked_posterior_mean_argmax():
+    kernel, values = problem(n_arms=15)
+    available = torch.ones(15, dtype=torch.bool)
+    available[[0, 7]] = False
+    engine = GPBanditEngine(kernel, 0.0, 0.3)
+    trajectory = engine.simulate(
+        ThompsonPolicy(), values, 0.4, 25, [3, 9], available=available, record_greedy=True
+    )
+    assert trajectory.greedy_arms.shape == (2, 25)
+    assert not bool(torch.isin(trajectory.greedy_arms, torch.tensor([0, 7])).any())
+    final = trajectory.posterior_mean.masked_fill(~available, -math.inf).argmax(dim=-1)
+    assert torch.equal(trajectory.greedy_arms[:, -1], final)
+    # replaying the pulls step by step gives the same best guesses
+    replay = engine.prior(2)
+    for step in range(25):
+        replay.observe(trajectory.arms[:, step], trajectory.rewards[:, step])
+        guess = replay.mean.masked_fill(~available, -math.inf).argmax(dim=-1)
+        assert torch.equal(guess, trajectory.greedy_arms[:, step])
+    plain = engine.simulate(ThompsonPolicy(), values, 0.4, 25, [3, 9], available=available)
+    assert plain.greedy_arms is None and torch.equal(plain.arms, trajectory.arms)

@@ -132,3 +132,21 @@ def test_summarize_mean_and_sem():
     assert summary["x"]["mean"] == pytest.approx(3.0)
     assert summary["x"]["sem"] == pytest.approx(math.sqrt(14 / 3) / 2)
     assert summarize({"x": torch.tensor([5.0])})["x"] == {"mean": 5.0, "sem": None}
+
+
+def test_greedy_convergence_counts_the_best_guess_not_the_pulls():
+    # a sampling agent that settles its best guess (arm 1) at step 2 but still explores
+    arms = torch.tensor([[0, 1, 2, 1, 0, 1], [1, 1, 1, 1, 1, 1]])
+    greedy = torch.tensor([[0, 1, 1, 1, 1, 1], [2, 0, 1, 1, 1, 1]])
+    values = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float64)
+    m = personalization_metrics(arms, values, 0.0, greedy_arms=greedy)
+    assert m["iterations_to_convergence"].tolist() == [6.0, 1.0]
+    assert m["greedy_convergence"].tolist() == [2.0, 3.0]
+    # a greedy agent (pulls = best guesses) gets the same number both ways
+    both = personalization_metrics(greedy, values, 0.0, greedy_arms=greedy)
+    assert torch.equal(both["greedy_convergence"], both["iterations_to_convergence"])
+    assert "greedy_convergence" not in personalization_metrics(arms, values, 0.0)
+    with pytest.raises(DataError, match="greedy_arms"):
+        personalization_metrics(arms, values, 0.0, greedy_arms=greedy[:, :3])
+    with pytest.raises(DataError, match="greedy_arms"):
+        personalization_metrics(arms, values, 0.0, greedy_arms=greedy + 5)
