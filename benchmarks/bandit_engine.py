@@ -267,6 +267,10 @@ def phase_timing(n_arms, steps, botorch_runs, engine_runs, repeats, threads, dev
     )
     per_chunk = max(1, budget // engine.bytes_per_run(steps))
     timings["engine"]["runs_per_chunk"] = min(per_chunk, engine_runs)
+    timings["engine"]["setup"] = (
+        f"update block {engine.update_block}, random numbers "
+        + ("prefetched on a worker thread" if engine.uses_prefetch() else "drawn in the loop")
+    )
     return timings
 
 
@@ -422,7 +426,8 @@ def main() -> None:
         print(
             f"[{n_arms} arms] (c) engine Thompson: {_us(e_median)}/run-step (min {_us(e_best)}, "
             f"cpu {_us(e_cpu)}; {args.runs} runs x {args.repeats} repeats, "
-            f"{engine['runs_per_chunk']} runs per chunk), covariance state {state_mb:.1f} MB, "
+            f"{engine['runs_per_chunk']} runs per chunk; {engine['setup']}), "
+            f"covariance state {state_mb:.1f} MB, "
             + _memory_text(memory)
         )
         print(

@@ -156,7 +156,8 @@ class GPBanditEngine:
             self.update_block,
         )
 
-    def _prefetch(self) -> bool:
+    def uses_prefetch(self) -> bool:
+        """Whether `simulate` draws random numbers on a worker thread (see `prefetch`)."""
         if self.prefetch is not None:
             return self.prefetch
         if self.device.type != "cpu":
@@ -267,7 +268,7 @@ class GPBanditEngine:
             self.rng_chunk,
             self.dtype,
             self.device,
-            prefetch=self._prefetch(),
+            prefetch=self.uses_prefetch(),
         )
         return run_bandit_loop(
             posterior,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_policies import EnginePolicy, masked
+from deepalign.agents.engine_fused import scripted
+from deepalign.agents.engine_policies import EnginePolicy, ThompsonPolicy, masked
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.engine_random import RunNoise
 
@@ -87,10 +88,23 @@ def run_bandit_loop(
         keep_covariance: also return the final covariance.
         record_greedy: also return the best guess after each step (`Trajectory.greedy_arms`).
     """
-    arms_out, rewards_out, safe_out, greedy_out = [], [], [], []
+    n_runs = values.shape[0]
+    arms_out = torch.empty(n_runs, horizon, dtype=torch.long, device=values.device)
+    rewards_out = torch.empty(n_runs, horizon, dtype=values.dtype, device=values.device)
+    greedy_out = torch.empty_like(arms_out) if record_greedy else None
+    safe_out = []
     sample = None
     uniform_sd = float(noise_sd[0, 0]) if bool((noise_sd == noise_sd[0, 0]).all()) else None
+    fused = type(policy) is ThompsonPolicy and posterior.block == 1
+    offset = 0
     for block in noise.blocks(horizon):
+        if fused:
+            _fused_thompson_block(
+                posterior, block, values, noise_sd, uniform_sd, available, arms_out,
+                rewards_out, greedy_out, offset,
+            )
+            offset += block.reward.shape[0]
+            continue
         if block.deviation is not None:
             posterior.plan(block.deviation, block.sample_noise)
         for step, reward_noise in enumerate(block.reward):
@@ -106,19 +120,43 @@ def run_bandit_loop(
             else:
                 rewards.add_(reward_noise, alpha=uniform_sd)
             posterior.observe(arms, rewards, picked)
-            if record_greedy:
-                greedy_out.append(masked(posterior.mean, available).argmax(dim=-1))
-            arms_out.append(arms)
-            rewards_out.append(rewards)
+            if greedy_out is not None:
+                greedy_out[:, offset + step] = masked(posterior.mean, available).argmax(dim=-1)
+            arms_out[:, offset + step] = arms
+            rewards_out[:, offset + step] = rewards
             if safe is not None:
                 safe_out.append(safe)
+        offset += block.reward.shape[0]
     return Trajectory(
-        arms=torch.stack(arms_out, dim=1),
-        rewards=torch.stack(rewards_out, dim=1),
+        arms=arms_out,
+        rewards=rewards_out,
         posterior_mean=posterior.mean,
         posterior_var=posterior.variance,
         seeds=tuple(seeds),
         safe_pulls=torch.stack(safe_out, dim=1) if safe_out else None,
         posterior_covariance=posterior.covariance if keep_covariance else None,
-        greedy_arms=torch.stack(greedy_out, dim=1) if greedy_out else None,
+        greedy_arms=greedy_out,
     )
+
+
+def _fused_thompson_block(
+    posterior, block, values, noise_sd, uniform_sd, available, arms_out, rewards_out,
+    greedy_out, offset,
+) -> None:
+    """One block of Thompson sampling with immediate updates, played by the TorchScript
+    `engine_fused.thompson_steps` in stretches that end at the posterior's refresh points
+    (the same operations as the step-by-step path, so the same numbers)."""
+    steps = scripted("thompson_steps")
+    blocked = None if available is None else ~available
+    first, length = 0, block.reward.shape[0]
+    while first < length:
+        to_refresh = posterior.steps_to_refresh()
+        stop = length if to_refresh is None else min(length, first + to_refresh)
+        steps(
+            *posterior.immediate_state(), posterior._weights, posterior._sample, values,
+            block.deviation, block.sample_noise, block.reward, noise_sd,
+            -1.0 if uniform_sd is None else uniform_sd, blocked, arms_out, rewards_out,
+            greedy_out, first, stop, offset,
+        )
+        posterior.count_observations(stop - first)
+        first = stop

@@ -14,7 +14,8 @@ Observing `y` at arm `a` is the rank-one (Kalman) update
     S <- S - u u^T;  mu <- mu + u (y - mu[a]) / sqrt(d).
 
 With `block = 1` (the engine's default below 64 arms) the update is one in-place
-`addcmul_` per step. With `block > 1` updates are applied lazily:
+`addcmul_` per step, computed by `engine_fused.immediate_update` (which the engine's
+TorchScript loop of Thompson steps shares, so both give the same numbers). With `block > 1` updates are applied lazily:
 `S = B - U^T U` with `B` the covariance at the last flush and `U` (`n_runs x block x
 n_arms`) the pending `u`s, so a step costs O(n_arms * block) plus, for a Thompson sample,
 one read of `B`, and `B` is rewritten once per `block` steps by one batched matrix product
@@ -38,6 +39,7 @@ import torch
 from torch import Tensor
 
 from deepalign.agents.engine_exact import exact_posterior
+from deepalign.agents.engine_fused import scripted
 
 __all__ = ["BatchedGPPosterior"]
 
@@ -146,6 +148,10 @@ class BatchedGPPosterior:
             arms: LongTensor `n_runs`; rewards: `n_runs`.
             picked: `arms.unsqueeze(1)` if the caller has it (saves an op in hot loops).
         """
+        if self.block == 1:
+            scripted("immediate_update")(*self.immediate_state(), arms, rewards)
+            self._after_observation()
+            return
         picked = arms.unsqueeze(1) if picked is None else picked
         flat = self._rows + arms
         column = self._base.view(-1, self.n_arms).index_select(0, flat)  # row a == column a
@@ -156,27 +162,44 @@ class BatchedGPPosterior:
             column.unsqueeze_(1).baddbmm_(weights.transpose(1, 2), used, alpha=-1.0)
             column.squeeze_(1)
         scale = column.gather(1, picked).add_(self._noise_column).rsqrt_()
-        if self.block == 1:
-            step = column.mul_(scale)
-            # u_i u_j and u_j u_i round alike, so the covariance stays exactly symmetric
-            self._base.addcmul_(step.unsqueeze(2), step.unsqueeze(1), value=-1.0)
-        else:
-            step = torch.mul(column, scale, out=self._pending[:, pending])
-            self._n_pending = pending + 1
-            self._variance.addcmul_(step, step, value=-1.0)
-            if self._planned is not None:
-                self._record_pending(pending, arms, picked, weights if pending else None, scale)
+        step = torch.mul(column, scale, out=self._pending[:, pending])
+        self._n_pending = pending + 1
+        self._variance.addcmul_(step, step, value=-1.0)
+        if self._planned is not None:
+            self._record_pending(pending, arms, picked, weights if pending else None, scale)
         residual = rewards.unsqueeze(1) - self.mean.gather(1, picked)
         self.mean.addcmul_(step, residual.mul_(scale))
         self._precision.view(-1).index_add_(0, flat, self._inverse_noise)
         precision = self._precision.view(-1).index_select(0, flat)
         root = precision.sqrt_()
-        if self.block > 1 and self._planned is not None:
+        if self._planned is not None:
             # exact: sqrt(c + 1) / sqrt(c) <= sqrt(2), so the difference is exact (Sterbenz)
             previous = self._root_precision.view(-1).index_select(0, flat)
             torch.sub(root, previous, out=self._pending_root_steps[:, pending])
         self._root_precision.view(-1).index_copy_(0, flat, root)
         self.sums.view(-1).index_add_(0, flat, rewards)
+        self._after_observation()
+
+    def immediate_state(self) -> tuple[Tensor, ...]:
+        """The state `engine_fused.immediate_update` updates in place (`block == 1`)."""
+        return (
+            self._base, self.mean, self._precision, self._root_precision, self.sums,
+            self._rows, self._noise_column, self._inverse_noise,
+        )
+
+    def steps_to_refresh(self) -> int | None:
+        """Observations left until the next `refresh` (None: never)."""
+        if self.refresh_every is None:
+            return None
+        return self.refresh_every - self.n_observed % self.refresh_every
+
+    def count_observations(self, count: int) -> None:
+        """Record `count` observations made through `immediate_state` (`block == 1`), which
+        must not have passed a refresh point; refresh if they end on one."""
+        self.n_observed += count - 1
+        self._after_observation()
+
+    def _after_observation(self) -> None:
         self.n_observed += 1
         if self.refresh_every is not None and self.n_observed % self.refresh_every == 0:
             self.refresh()
@@ -234,17 +257,15 @@ class BatchedGPPosterior:
             `n_runs x n_arms`.
         """
         # reused buffers: fresh ones per step cost page faults in the hot loop
-        weights = torch.mul(self._precision, prior_deviation, out=self._weights)
-        weights = weights.addcmul_(self._root_precision, noise).unsqueeze(1)
-        # S w as the row product w^T S (S is symmetric): a matrix product whose result for one
-        # run does not depend on the batch size (a batched matrix-vector product takes another
-        # BLAS path for a batch of one)
-        sample = torch.add(self.mean, prior_deviation, out=self._sample).unsqueeze(1)
-        sample.baddbmm_(weights, self._base, alpha=-1.0)
+        sample = scripted("pathwise_sample")(
+            self._base, self.mean, self._precision, self._root_precision, prior_deviation,
+            noise, self._weights, self._sample,
+        )
         if self._n_pending:
             used = self._pending[:, : self._n_pending]
-            sample.baddbmm_(torch.bmm(weights, used.transpose(1, 2)), used)
-        return sample.squeeze(1)
+            weights = self._weights.unsqueeze(1)
+            sample.unsqueeze(1).baddbmm_(torch.bmm(weights, used.transpose(1, 2)), used)
+        return sample
 
     def plan(self, prior_deviations: Tensor, noises: Tensor) -> None:
         """Hand over the random numbers of the next `L` steps for `sample_planned`.

@@ -24,6 +24,7 @@ their own randomness, and every posterior computation runs in the engine's dtype
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -80,54 +81,64 @@ class NoiseBlock(NamedTuple):
     sample_noise: Tensor | None = None
 
 
+def _fill(
+    reward_generators: list[torch.Generator],
+    rewards: list[Tensor],
+    sample_generators: list[torch.Generator],
+    samples: list[Tensor],
+    priors: list[Tensor],
+    factors: list[Tensor],
+    deviations: list[Tensor],
+) -> None:
+    """Draw every run's numbers from its own generators, then its `F z1` (one product per
+    run: a run's numbers never depend on the batch it is in)."""
+    for run in range(len(rewards)):
+        torch.randn(rewards[run].shape, generator=reward_generators[run], out=rewards[run])
+    for run in range(len(samples)):
+        torch.randn(samples[run].shape, generator=sample_generators[run], out=samples[run])
+    for run in range(len(deviations)):
+        torch.mm(priors[run], factors[run], out=deviations[run])
+
+
+@functools.cache
+def _scripted_fill():
+    """`_fill` compiled by TorchScript (once per process): the loop over runs then runs in
+    C++ without the GIL, so a prefetching worker does not stall the step loop's thread."""
+    return torch.jit.script(_fill)
+
+
 class _Block:
     """One set of buffers for a block of random numbers (float32 as drawn, the prior
     deviations, and the step-major copies in the engine's dtype), with per-run views made
-    once so the per-block loops over runs only draw and multiply."""
+    once so that drawing a block is one call (`_fill`)."""
 
     def __init__(self, noise: RunNoise) -> None:
         n_runs, chunk = len(noise.reward_generators), noise.chunk
         self.rewards = torch.empty(n_runs, chunk, dtype=torch.float32)
         self.widened: dict[str, Tensor] = {}
-        # per run: (reward generator, its buffer[, sample generator, its buffer])
-        self.draws: list[tuple] = [
-            (generator, out)
-            for generator, out in zip(noise.reward_generators, self.rewards.unbind(0), strict=True)
-        ]
-        self.products: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.arguments: tuple[list, ...] = (
+            noise.reward_generators, list(self.rewards.unbind(0)), [], [], [], [], []
+        )
         if noise.factor is None:
             return
         self.samples = torch.empty(n_runs, chunk, noise.rank + noise.n_arms, dtype=torch.float32)
         self.deviation = torch.empty(n_runs, chunk, noise.n_arms, dtype=torch.float32)
-        self.draws = [
-            (*draw, generator, out)
-            for draw, generator, out in zip(
-                self.draws, noise.sample_generators, self.samples.unbind(0), strict=True
-            )
-        ]
+        products: tuple[list, list, list] = ([], [], [])
         if noise.device.type == "cpu":
             transposed = noise.factor.transpose(-2, -1)
             factors = [transposed] * n_runs if transposed.dim() == 2 else transposed.unbind(0)
-            self.products = list(
-                zip(
-                    self.samples[..., : noise.rank].unbind(0),
-                    factors,
-                    self.deviation.unbind(0),
-                    strict=True,
-                )
+            products = (
+                list(self.samples[..., : noise.rank].unbind(0)),
+                list(factors),
+                list(self.deviation.unbind(0)),
             )
+        self.arguments = (
+            *self.arguments[:2], noise.sample_generators, list(self.samples.unbind(0)), *products
+        )
 
-    def fill(self, runs: range) -> None:
-        """Draw the numbers of runs `runs` (and on a CPU their `F z1`), one run at a time."""
-        for run in runs:
-            reward_generator, reward_out, *sample = self.draws[run]
-            torch.randn(reward_out.shape, generator=reward_generator, out=reward_out)
-            if sample:
-                torch.randn(sample[1].shape, generator=sample[0], out=sample[1])
-            if self.products:
-                prior, factor, out = self.products[run]
-                # one product per run: a run's numbers never depend on the batch it is in
-                torch.mm(prior, factor, out=out)
+    def fill(self) -> None:
+        """Draw the block's numbers (and on a CPU their `F z1`)."""
+        _scripted_fill()(*self.arguments)
 
 
 class RunNoise:
@@ -174,7 +185,6 @@ class RunNoise:
                 torch.Generator().manual_seed(sample_seed(seed)) for seed in seeds
             ]
             self.rank = self.factor.shape[-1]
-        self._runs = range(len(seeds))
         self._blocks = [_Block(self) for _ in range(2 if prefetch else 1)]
 
     def blocks(self, horizon: int) -> Iterator[NoiseBlock]:
@@ -199,7 +209,7 @@ class RunNoise:
         return self._draw(self._blocks[0], length)
 
     def _draw(self, block: _Block, length: int) -> NoiseBlock:
-        block.fill(self._runs)
+        block.fill()
         reward_noise = self._widen(block, block.rewards[:, :length], "reward_noise")
         if self.factor is None:
             return NoiseBlock(reward_noise)
