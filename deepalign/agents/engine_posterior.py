@@ -15,7 +15,8 @@ Observing `y` at arm `a` is the rank-one (Kalman) update
 
 With `block = 1` (the engine's default below 64 arms) the update is one in-place
 `addcmul_` per step, computed by `engine_fused.immediate_update` (which the engine's
-TorchScript loop of Thompson steps shares, so both give the same numbers). With `block > 1` updates are applied lazily:
+TorchScript loop of Thompson steps shares, so both give the same numbers). With
+`block > 1` updates are applied lazily:
 `S = B - U^T U` with `B` the covariance at the last flush and `U` (`n_runs x block x
 n_arms`) the pending `u`s, so a step costs O(n_arms * block) plus, for a Thompson sample,
 one read of `B`, and `B` is rewritten once per `block` steps by one batched matrix product
