@@ -138,3 +138,20 @@ def test_control_kernels_cover_every_item(setting, name):
     assert float(torch.linalg.eigvalsh(matrix.double()).min()) > -1e-6
     trajectory = run_bandit(env, agent_factory("gp-ts", kernel, AgentOptions()), 5, seed=0)
     assert bool(torch.isfinite(trajectory.predictions).all())
+
+
+@pytest.mark.parametrize("name", ["kernel-regression", "gp-ts"])
+def test_recorded_best_guesses_are_the_agents_top_predictions(setting, name):
+    env, kernel = setting
+    factory = agent_factory(name, kernel, AgentOptions())
+    recorded = run_bandit(env, factory, horizon=8, seed=2, record_greedy=True)
+    assert same(recorded, run_bandit(env, factory, horizon=8, seed=2))  # recording is passive
+    assert run_bandit(env, factory, horizon=8, seed=2).greedy_arms is None
+    # replay the pulls into a fresh agent: its top prediction after each step is the record
+    agent = factory(env)
+    agent.reset()
+    for step in range(8):
+        agent.observe(int(recorded.arms[step]), float(recorded.rewards[step]))
+        assert int(agent.predict(env.arm_items).argmax()) == int(recorded.greedy_arms[step])
+    scored = env.personalization_metrics(recorded.arms[None], recorded.greedy_arms[None])
+    assert 1.0 <= scored["greedy_convergence"].item() <= 8.0
