@@ -212,7 +212,13 @@ class AlignmentModule(LightningModule):
         """One step on the fit pairs among the batch items (``batch``: long ``n_items``)."""
         _, fit_pairs, _ = self._pair_problem(batch.cpu(), "fit")
         if int(torch.triu(fit_pairs, diagonal=1).sum()) < max(3, self.loss.min_pairs):
-            return None  # too few judged pairs among these items: skip the batch
+            # too few judged pairs among these items: skip the batch. Under DDP every rank
+            # must run backward on every step, so this rank contributes a zero gradient
+            # instead (the step then averages the other ranks' gradients with zeros).
+            if self.trainer.world_size > 1:
+                trainable = [p for p in self.parameters() if p.requires_grad]
+                return torch.stack([p.sum() for p in trainable]).sum() * 0.0
+            return None
         terms = self.loss_terms(batch)
         total = sum(terms.values())
         self.log("loss/total", total, prog_bar=True, batch_size=len(batch))

@@ -63,3 +63,20 @@ def test_ddp_loss_trajectory_equals_single_process(runs):
                    - summaries[1][split]["spearman_after"]) <= 1e-5
     # exactly one run directory, written by rank 0
     assert [p.name for p in (root / "ddp" / "spa-verb").iterdir()] == ["version_0"]
+
+
+def test_ddp_mini_batches_where_one_rank_has_too_few_pairs(tmp_path):
+    """With --data.batch_items a rank's batch may hold fewer than 3 judged pairs; it then
+    contributes a zero gradient instead of skipping (Lightning refuses a skipped step under
+    DDP), and training finishes. 60 items in batches of 12 hit this on seed 0."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop("MASTER_PORT", None)
+    args = [*ARGS[:2], "--data.batch_items", "12", "--trainer.max_epochs", "2", *ARGS[4:]]
+    completed = subprocess.run(
+        [sys.executable, "-m", "deepalign.train", "--config", "configs/train/ddp.yaml", *args,
+         "--trainer.default_root_dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=240, env=env,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    losses = _losses(tmp_path / "spa-verb" / "version_0")
+    assert losses and all(value == value and value < 10 for value in losses.values())
