@@ -41,11 +41,12 @@ from torch import Tensor
 
 from deepalign.agents.engine_exact import exact_posterior
 from deepalign.agents.engine_fused import scripted
+from deepalign.agents.engine_planned import PlannedSamples
 
 __all__ = ["BatchedGPPosterior"]
 
 
-class BatchedGPPosterior:
+class BatchedGPPosterior(PlannedSamples):
     """The exact GP posterior mean and covariance over `n_arms` arms for `n_runs` runs.
 
     Args:
@@ -98,18 +99,7 @@ class BatchedGPPosterior:
         self._root_precision = torch.zeros(n_runs, n_arms, **options)
         self._weights = torch.empty(n_runs, n_arms, **options)
         self._sample = torch.empty(n_runs, n_arms, **options)
-        # planned Thompson samples (`plan`): the numbers of the coming steps, the products
-        # `B w0` for some of them, and per pending update its arm, its root-precision
-        # increment and its row of `M` (B[:, a_i] = sum_k M[i, k] u_k)
-        self._planned: tuple[Tensor, Tensor] | None = None
-        self._products: Tensor | None = None
-        self._products_start = 0
-        self._window_precision = self._precision.clone()
-        self._window_root = self._root_precision.clone()
-        width = self.block if self.block > 1 else 0
-        self._pending_arms = torch.zeros(n_runs, width, dtype=torch.long, device=kernel.device)
-        self._pending_root_steps = torch.zeros(n_runs, width, **options)
-        self._pending_columns = torch.zeros(n_runs, width, width, **options)
+        self._init_planning(n_runs, options)
 
     @property
     def n_runs(self) -> int:
@@ -267,74 +257,3 @@ class BatchedGPPosterior:
             weights = self._weights.unsqueeze(1)
             sample.unsqueeze(1).baddbmm_(torch.bmm(weights, used.transpose(1, 2)), used)
         return sample
-
-    def plan(self, prior_deviations: Tensor, noises: Tensor) -> None:
-        """Hand over the random numbers of the next `L` steps for `sample_planned`.
-
-        With pending (blocked) updates, `S = B - U^T U` and the weights of a sample are
-        `w = w0 + delta` with `w0 = P0 f0 + R0 z2` from the precisions when `B` was last
-        rewritten and `delta` supported on the arms pulled since. So `B w0` of several coming
-        steps is one batched matrix product (`n_arms^2` per step at matrix-product speed,
-        instead of a matrix-vector product per step), and the rest is O(n_arms * block):
-
-            S w = B w0 + U^T (M^T c - U w),   c_i = f0[a_i] / s2 + rho_i z2[a_i],
-
-        with `a_i` the pulled arms, `rho_i` their root-precision increments and `M` the
-        lower-triangular map from `U` to the columns `B[:, a_i]` that `observe` records.
-
-        Args:
-            prior_deviations: `L x n_runs x n_arms`, `f0` of each step.
-            noises: `L x n_runs x n_arms`, `z2` of each step.
-        """
-        first = self._planned is None
-        self._planned = (prior_deviations, noises)
-        self._products = None
-        if first:
-            # updates pending from before were not recorded for planning: fold them in
-            if self._n_pending:
-                self._flush()
-            else:
-                self._start_window()
-
-    def sample_planned(self, step: int) -> Tensor:
-        """The posterior sample of planned step `step` (`sample` with its numbers).
-
-        Returns:
-            `n_runs x n_arms`, a buffer that the next call overwrites.
-        """
-        deviations, noises = self._planned
-        if self.block == 1:
-            return self.sample(deviations[step], noises[step])
-        if self._products is None or step >= self._products_start + self._products.shape[1]:
-            stop = min(step + self.block - self._n_pending, deviations.shape[0])
-            weights = torch.mul(deviations[step:stop], self._window_precision)
-            weights.addcmul_(noises[step:stop], self._window_root)
-            self._products = torch.bmm(weights.transpose(0, 1), self._base)
-            self._products_start = step
-        deviation, noise = deviations[step], noises[step]
-        sample = torch.add(self.mean, deviation, out=self._sample)
-        sample.sub_(self._products[:, step - self._products_start])
-        pending = self._n_pending
-        if pending:
-            arms = self._pending_arms[:, :pending]
-            increments = deviation.gather(1, arms).mul_(self._inverse_noise.unsqueeze(-1))
-            increments.addcmul_(noise.gather(1, arms), self._pending_root_steps[:, :pending])
-            weights = torch.mul(self._precision, deviation, out=self._weights)
-            weights.addcmul_(self._root_precision, noise)
-            used = self._pending[:, :pending]
-            combination = torch.bmm(
-                increments.unsqueeze(1), self._pending_columns[:, :pending, :pending]
-            )
-            combination.baddbmm_(weights.unsqueeze(1), used.transpose(1, 2), alpha=-1.0)
-            sample.unsqueeze(1).baddbmm_(combination, used, alpha=-1.0)
-        return sample
-
-    def _record_pending(
-        self, index: int, arms: Tensor, picked: Tensor, weights: Tensor | None, scale: Tensor
-    ) -> None:
-        """Row `index` of `M` (`weights` = U[k, a] for k < index, sqrt(d) on the diagonal)."""
-        self._pending_arms[:, index] = arms
-        row = self._pending_columns[:, index]
-        if weights is not None:
-            row[:, :index] = weights.squeeze(-1)
-        row[:, index] = scale.reciprocal().squeeze(-1)
