@@ -13,11 +13,12 @@ it).
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 from torch import Tensor
 
-__all__ = ["immediate_update", "pathwise_sample", "scripted", "thompson_steps"]
+__all__ = ["compiled", "immediate_update", "pathwise_sample", "scripted", "thompson_steps"]
 
 
 def immediate_update(
@@ -145,6 +146,21 @@ def thompson_steps(
 
 
 @functools.cache
+def compiled(function):
+    """`function` compiled by TorchScript (once per process), or `function` itself.
+
+    TorchScript is deprecated in recent torch releases (it warns, and may go): it is only a
+    speed-up here, so its deprecation warning is silenced, and where scripting is missing or
+    fails the plain Python function is used instead: the same operations, the same numbers.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated")
+            return torch.jit.script(function)
+    except Exception:  # noqa: BLE001 - any failure to compile falls back to eager
+        return function
+
+
 def scripted(name: str):
-    """The TorchScript compilation of one of this module's functions (once per process)."""
-    return torch.jit.script(globals()[name])
+    """`compiled` of one of this module's functions, by name."""
+    return compiled(globals()[name])

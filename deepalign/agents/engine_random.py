@@ -24,7 +24,6 @@ their own randomness, and every posterior computation runs in the engine's dtype
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -32,6 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from deepalign.agents.engine_fused import compiled
 from deepalign.errors import ConfigError
 
 __all__ = ["NoiseBlock", "RunNoise", "check_seeds", "sample_seed"]
@@ -100,13 +100,6 @@ def _fill(
         torch.mm(priors[run], factors[run], out=deviations[run])
 
 
-@functools.cache
-def _scripted_fill():
-    """`_fill` compiled by TorchScript (once per process): the loop over runs then runs in
-    C++ without the GIL, so a prefetching worker does not stall the step loop's thread."""
-    return torch.jit.script(_fill)
-
-
 class _Block:
     """One set of buffers for a block of random numbers (float32 as drawn, the prior
     deviations, and the step-major copies in the engine's dtype), with per-run views made
@@ -138,7 +131,9 @@ class _Block:
 
     def fill(self) -> None:
         """Draw the block's numbers (and on a CPU their `F z1`)."""
-        _scripted_fill()(*self.arguments)
+        # one call: compiled, the loop over runs runs in C++ without the GIL, so a
+        # prefetching worker does not stall the step loop's thread
+        compiled(_fill)(*self.arguments)
 
 
 class RunNoise:

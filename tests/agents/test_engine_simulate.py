@@ -337,3 +337,12 @@ def test_fused_thompson_steps_equal_the_step_by_step_loop():
     for name in ("arms", "rewards", "posterior_mean", "posterior_var", "greedy_arms",
                  "posterior_covariance"):
         assert torch.equal(getattr(runs[0], name), getattr(runs[1], name)), name
+
+
+def test_compiled_falls_back_to_the_python_function():
+    from deepalign.agents.engine_fused import compiled
+
+    def not_scriptable(x):
+        return {frozenset([1]): x}  # TorchScript cannot type this
+
+    assert compiled(not_scriptable) is not_scriptable
