@@ -25,6 +25,9 @@ The last line is `speedup_vs_botorch=<ratio> max_posterior_diff=<float>` for the
 count (median ratio against the cheapest no-refit BoTorch loop; the posterior difference is
 the largest over the "rebuild" and "embeddings" trajectories).
 
+Both sides run with the same number of torch threads, by default every core this process may
+use (`--threads 1` for single-core figures).
+
 Usage:
     python benchmarks/bandit_engine.py                      # CPU, 50 and 500 arms
     python benchmarks/bandit_engine.py --device cuda --runs 10000 --arms 500 \\
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import statistics
 import time
@@ -371,9 +375,10 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads per process (1: on a shared machine, busy cores make OpenMP "
-        "threads wait for each other)",
+        default=len(os.sched_getaffinity(0)),
+        help="torch threads per process, the same for BoTorch and the engine (default: the "
+        "cores this process may use; 1 gives the single-core figures, where the engine "
+        "draws random numbers on a worker thread if a second core exists)",
     )
     parser.add_argument("--memory-budget-gb", type=float, default=1.0, help="engine budget")
     args = parser.parse_args()
