@@ -11,7 +11,9 @@ from deepalign.study import main as study_main
 RECIPES = Path(__file__).resolve().parents[2] / "configs" / "study"
 
 
-@pytest.mark.parametrize("name", ["quick", "synthetic", "synthetic_long", "real", "trained", "act853"])
+@pytest.mark.parametrize(
+    "name", ["quick", "synthetic", "synthetic_long", "real", "trained", "act853"]
+)
 def test_shipped_recipes_load(name):
     config = load_study_config(RECIPES / f"{name}.yaml")
     assert config.source.endswith(f"{name}.yaml")
