@@ -109,24 +109,21 @@ class _Block:
         n_runs, chunk = len(noise.reward_generators), noise.chunk
         self.rewards = torch.empty(n_runs, chunk, dtype=torch.float32)
         self.widened: dict[str, Tensor] = {}
-        self.arguments: tuple[list, ...] = (
-            noise.reward_generators, list(self.rewards.unbind(0)), [], [], [], [], []
-        )
-        if noise.factor is None:
-            return
-        self.samples = torch.empty(n_runs, chunk, noise.rank + noise.n_arms, dtype=torch.float32)
-        self.deviation = torch.empty(n_runs, chunk, noise.n_arms, dtype=torch.float32)
-        products: tuple[list, list, list] = ([], [], [])
-        if noise.device.type == "cpu":
-            transposed = noise.factor.transpose(-2, -1)
-            factors = [transposed] * n_runs if transposed.dim() == 2 else transposed.unbind(0)
-            products = (
-                list(self.samples[..., : noise.rank].unbind(0)),
-                list(factors),
-                list(self.deviation.unbind(0)),
-            )
+        sample_generators, samples, priors, factors, deviations = [], [], [], [], []
+        if noise.factor is not None:
+            width = noise.rank + noise.n_arms
+            self.samples = torch.empty(n_runs, chunk, width, dtype=torch.float32)
+            self.deviation = torch.empty(n_runs, chunk, noise.n_arms, dtype=torch.float32)
+            sample_generators, samples = noise.sample_generators, list(self.samples.unbind(0))
+            if noise.device.type == "cpu":  # else one batched product on the device
+                transposed = noise.factor.transpose(-2, -1)
+                factors = [transposed] * n_runs if transposed.dim() == 2 else transposed.unbind(0)
+                priors = list(self.samples[..., : noise.rank].unbind(0))
+                factors = list(factors)
+                deviations = list(self.deviation.unbind(0))
         self.arguments = (
-            *self.arguments[:2], noise.sample_generators, list(self.samples.unbind(0)), *products
+            noise.reward_generators, list(self.rewards.unbind(0)), sample_generators, samples,
+            priors, factors, deviations,
         )
 
     def fill(self) -> None:
@@ -198,10 +195,6 @@ class RunNoise:
                     following = self._blocks[(index + 1) % 2]
                     pending = pool.submit(self._draw, following, lengths[index + 1])
                 yield numbers
-
-    def block(self, length: int) -> NoiseBlock:
-        """Draw the next block (on this thread) and keep its first `length` (<= chunk) steps."""
-        return self._draw(self._blocks[0], length)
 
     def _draw(self, block: _Block, length: int) -> NoiseBlock:
         block.fill()
