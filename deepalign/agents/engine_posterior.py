@@ -245,7 +245,7 @@ class BatchedGPPosterior(PlannedSamples):
             noise: `n_runs x n_arms`, `z2`.
 
         Returns:
-            `n_runs x n_arms`.
+            `n_runs x n_arms`, a buffer that the next call overwrites (clone to keep it).
         """
         # reused buffers: fresh ones per step cost page faults in the hot loop
         sample = scripted("pathwise_sample")(
