@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import resource
 import statistics
 import time
@@ -362,6 +361,8 @@ def _memory_text(result: dict) -> str:
 
 
 def main() -> None:
+    from deepalign.agents.engine import usable_cores
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="engine device: cpu, cuda, cuda:1 ...")
     parser.add_argument("--arms", type=int, nargs="+", default=[50, 500])
@@ -375,7 +376,7 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=len(os.sched_getaffinity(0)),
+        default=usable_cores(),
         help="torch threads per process, the same for BoTorch and the engine (default: the "
         "cores this process may use; 1 gives the single-core figures, where the engine "
         "draws random numbers on a worker thread if a second core exists)",
