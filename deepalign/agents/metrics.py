@@ -20,7 +20,11 @@ from torch import Tensor
 
 from deepalign.errors import DataError
 
-__all__ = ["generalization_metrics", "personalization_metrics"]
+__all__ = ["RELATIVE_TIE_TOL", "generalization_metrics", "personalization_metrics",
+           "safe_general_score"]
+
+RELATIVE_TIE_TOL = 1e-9
+"""Predictions of one run closer than this, relative to the run's magnitude, are ties."""
 
 
 def _check_values(true_values: Tensor, name: str) -> Tensor:
@@ -130,7 +134,30 @@ def personalization_metrics(
                 f"{tuple(greedy_arms.shape)}; give one best guess per run and step"
             )
         metrics["greedy_convergence"] = _settling_step(greedy_arms)
+        final_guess = values[greedy_arms[:, -1]]
+        metrics["final_guess_value"] = final_guess
+        metrics["simple_regret"] = best - final_guess
     return metrics
+
+
+def _snap_ties(predicted: Tensor, true_values: Tensor) -> Tensor:
+    """`n_runs x n_heldout`: `predicted` with values equal within tolerance made exactly equal.
+
+    Per row, the tolerance is `RELATIVE_TIE_TOL * scale`, with `scale` the largest `|x|`
+    among the row's predictions and `true_values` (they share the rating's units, so
+    round-off around a prediction near 0 is still caught); `scale = 1` when all are 0. The
+    sorted row is cut wherever two consecutive values differ by more than the tolerance, and
+    each piece (a chain of values, each within tolerance of the next) is replaced by its
+    smallest value. The order of the pieces is kept, so only near-ties change.
+    """
+    scale = torch.maximum(predicted.abs().amax(dim=1), true_values.abs().max())  # n_runs
+    tol = RELATIVE_TIE_TOL * torch.where(scale > 0, scale, torch.ones_like(scale))
+    ordered, order = predicted.sort(dim=1)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = (ordered[:, 1:] - ordered[:, :-1]) > tol[:, None]
+    # each group's first (smallest) value, carried forward over the group (ascending rows)
+    first = torch.where(starts, ordered, torch.full_like(ordered, -torch.inf)).cummax(dim=1)
+    return torch.empty_like(predicted).scatter_(1, order, first.values)
 
 
 def _spearman_rows(predicted: Tensor, true_values: Tensor) -> Tensor:
@@ -152,7 +179,11 @@ def generalization_metrics(
 
     Ties in the predictions (e.g. a kernel-free agent that predicts its prior mean for every
     unseen item) are broken uniformly at random *in expectation*: the metrics below are the
-    exact expectations over that tie-breaking, so they are deterministic.
+    exact expectations over that tie-breaking, so they are deterministic. Predictions of a
+    run that agree within `RELATIVE_TIE_TOL` (1e-9) of the run's magnitude (the largest
+    `|x|` among its predictions and `true_values`) are ties: floating-point round-off (e.g.
+    a constant kernel's predictions, equal up to ~1e-15) is not rank information. Close
+    values are chained: sorted predictions each within the tolerance of the next form one tie.
 
     Args:
         predicted: `n_runs x n_heldout`, the agent's predicted value of each held-out item.
@@ -174,7 +205,12 @@ def generalization_metrics(
         * `bad_in_top{top_k}` (`bad_in_top5` by default): the number of bad items among the
           `top_k` highest-predicted items. Items strictly above the `top_k`-th highest
           prediction are all counted; the remaining slots are filled from the items tied at
-          that prediction, each slot counting the fraction of bad items in the tied group.
+          that prediction, each slot counting the fraction of bad items in the tied group;
+        * `generalization_regret`: `max(true_values)` minus the expected mean true rating of
+          the `top_k` highest-predicted items (ties filled as for `bad_in_top{top_k}`, each
+          remaining slot counting the tied group's mean rating). It is 0 only when the top
+          `top_k` all have the best rating; a perfect ranking still scores
+          `max - mean of the top_k true ratings` when `top_k > 1`.
     """
     values = _check_values(true_values, "true_values")
     threshold = _check_threshold(threshold)
@@ -191,9 +227,8 @@ def generalization_metrics(
         )
     if not torch.isfinite(predicted).all():
         raise DataError("'predicted' contains NaN or inf; every prediction must be finite")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise DataError(f"'top_k' should be a positive int but got {top_k!r}")
-    predicted = predicted.to(torch.float64)
+    top_k = _check_positive_int(top_k, "top_k")
+    predicted = _snap_ties(predicted.to(torch.float64), values)
     bad = (values < threshold).to(torch.float64)  # n_heldout
 
     is_max = predicted == predicted.max(dim=1, keepdim=True).values  # n_runs x n_heldout
@@ -206,12 +241,74 @@ def generalization_metrics(
     above = predicted > kth
     tied = predicted == kth
     slots = k - above.sum(dim=1).to(torch.float64)
-    bad_tied_fraction = (tied * bad).sum(dim=1) / tied.sum(dim=1).to(torch.float64)
-    bad_in_top = (above * bad).sum(dim=1) + slots * bad_tied_fraction
+    n_tied = tied.sum(dim=1).to(torch.float64)
+    bad_in_top = (above * bad).sum(dim=1) + slots * (tied * bad).sum(dim=1) / n_tied
+    top_value = (above * values).sum(dim=1) + slots * (tied * values).sum(dim=1) / n_tied
 
     return {
         "generalization_spearman": _spearman_rows(predicted, values),
         "greedy_value": greedy_value,
         "greedy_is_bad": greedy_is_bad,
         f"bad_in_top{top_k}": bad_in_top,
+        "generalization_regret": values.max() - top_value / k,
     }
+
+
+def _check_counts(counts, name: str, most: float, most_name: str) -> Tensor:
+    if not isinstance(counts, Tensor) or counts.dim() != 1 or counts.numel() == 0:
+        got = tuple(counts.shape) if isinstance(counts, Tensor) else type(counts)
+        raise DataError(
+            f"'{name}' should be a non-empty 1-d tensor (one count per run) but got {got}; "
+            f"pass the '{name}' metric of the runs"
+        )
+    counts = counts.to(torch.float64)
+    slack = 1e-9 * most  # the tie-averaged counts may exceed their bound by round-off
+    if not torch.isfinite(counts).all() or counts.min() < -slack or counts.max() > most + slack:
+        raise DataError(
+            f"'{name}' should lie in [0, {most_name}] = [0, {most:g}] but got values in "
+            f"[{float(counts.min()):g}, {float(counts.max()):g}]; pass the counts of the runs "
+            f"scored with this '{most_name}'"
+        )
+    return counts
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(f"'{name}' should be a positive int but got {value!r}")
+    return value
+
+
+def safe_general_score(
+    bad_actions: Tensor, horizon: int, bad_in_top: Tensor, top_k: int = 5
+) -> Tensor:
+    """The studies' primary score: the share of good choices, averaged over the two phases.
+
+    `1 - (bad_actions / horizon + bad_in_top / top_k) / 2`: the share of good pulls among
+    the `horizon` exploration pulls, and of good items among the `top_k` recommendations
+    among held-out actions, averaged. Range [0, 1], higher is better. It cannot be won by
+    not exploring: a kernel that makes the agent stick to one early good arm (few bad pulls)
+    still has to recommend good held-out actions, which needs a kernel that generalizes.
+
+    Args:
+        bad_actions: `n_runs`, the `bad_actions` of `personalization_metrics`, in
+            `[0, horizon]`.
+        horizon: `T`, the number of pulls per run.
+        bad_in_top: `n_runs`, the `bad_in_top{top_k}` of `generalization_metrics` (may be
+            fractional from tie-averaging), in `[0, top_k]`.
+        top_k: the `top_k` `bad_in_top` was computed with. When there were fewer held-out
+            items than `top_k`, pass the number of held-out items instead.
+
+    Returns:
+        `n_runs` float64.
+    """
+    horizon = _check_positive_int(horizon, "horizon")
+    top_k = _check_positive_int(top_k, "top_k")
+    bad_actions = _check_counts(bad_actions, "bad_actions", float(horizon), "horizon")
+    bad_in_top = _check_counts(bad_in_top, "bad_in_top", float(top_k), "top_k")
+    if bad_actions.shape != bad_in_top.shape:
+        raise DataError(
+            f"'bad_in_top' should have the shape of 'bad_actions' {tuple(bad_actions.shape)} "
+            f"but got {tuple(bad_in_top.shape)}; give one number per run, runs in the same order"
+        )
+    score = 1.0 - 0.5 * (bad_actions / horizon + bad_in_top / top_k)
+    return score.clamp(0.0, 1.0)

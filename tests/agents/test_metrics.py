@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from deepalign.agents.metrics import generalization_metrics, personalization_metrics
+from deepalign.agents.metrics import (
+    RELATIVE_TIE_TOL,
+    generalization_metrics,
+    personalization_metrics,
+    safe_general_score,
+)
 from deepalign.agents.runs import summarize
 from deepalign.errors import DataError
 
@@ -61,7 +66,8 @@ PREDICTED = torch.stack(
 
 def test_generalization_hand_computed():
     m = generalization_metrics(PREDICTED, TRUE, threshold=0.0, top_k=2)
-    assert set(m) == {"generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top2"}
+    assert set(m) == {"generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top2",
+                      "generalization_regret"}
     # run 3: ranks (4, 4, 1.5, 4, 1.5) vs (4, 2, 3, 5, 1): 5 / sqrt(7.5 * 10)
     expected_rho = [1.0, 0.0, -1.0, 5 / math.sqrt(75)]
     assert m["generalization_spearman"].tolist() == pytest.approx(expected_rho)
@@ -72,6 +78,9 @@ def test_generalization_hand_computed():
     # top-2: run 0 picks items 3, 0 (none bad); run 1: 2 slots x 2/5; run 2 picks -3, -1;
     # run 3: 2 slots among the 3 tied items, 1 of them bad
     assert m["bad_in_top2"].tolist() == pytest.approx([0.0, 0.8, 2.0, 2 / 3])
+    # max true value 3 minus the mean true value of the top 2: run 0 (3 + 2) / 2; run 1 two
+    # slots at the mean 0.2; run 2 (-3 - 1) / 2; run 3 two slots at the tied mean 4/3
+    assert m["generalization_regret"].tolist() == pytest.approx([0.5, 2.8, 5.0, 5 / 3])
 
 
 def test_generalization_default_top5_and_cap():
@@ -150,3 +159,96 @@ def test_greedy_convergence_counts_the_best_guess_not_the_pulls():
         personalization_metrics(arms, values, 0.0, greedy_arms=greedy[:, :3])
     with pytest.raises(DataError, match="greedy_arms"):
         personalization_metrics(arms, values, 0.0, greedy_arms=greedy + 5)
+
+
+def test_roundoff_ties_are_ties():
+    # a constant kernel: every held-out prediction is 3.7 up to round-off of size 1e-15
+    generator = torch.Generator().manual_seed(1)
+    true = torch.randn(40, generator=generator, dtype=torch.float64)
+    noise = 1e-15 * torch.randn(3, 40, generator=generator, dtype=torch.float64)
+    predicted = torch.cat([3.7 + noise[:2], noise[2:]])  # the third row is round-off around 0
+    assert (predicted != predicted[:, :1]).any(dim=1).all()  # not exactly equal
+    m = generalization_metrics(predicted, true, threshold=0.3)
+    bad_fraction = (true < 0.3).double().mean().item()
+    assert m["generalization_spearman"].tolist() == [0.0, 0.0, 0.0]
+    assert m["greedy_value"].tolist() == pytest.approx([true.mean().item()] * 3, abs=1e-14)
+    assert m["greedy_is_bad"].tolist() == pytest.approx([bad_fraction] * 3, abs=1e-14)
+    assert m["bad_in_top5"].tolist() == pytest.approx([5 * bad_fraction] * 3, abs=1e-13)
+    expected_regret = true.max().item() - true.mean().item()
+    assert m["generalization_regret"].tolist() == pytest.approx([expected_regret] * 3, abs=1e-13)
+
+
+def test_small_real_differences_are_still_ranked():
+    true = torch.tensor([2.0, -1.0, 0.0, 3.0, -3.0], dtype=torch.float64)
+    predicted = (5.0 * (1.0 + 1e-6 * true)).unsqueeze(0)  # 5e-6 apart per unit: 1e-6 relative
+    m = generalization_metrics(predicted, true, threshold=0.0, top_k=2)
+    assert m["generalization_spearman"].item() == pytest.approx(1.0, abs=1e-12)
+    assert m["greedy_value"].item() == 3.0 and m["greedy_is_bad"].item() == 0.0
+    assert m["bad_in_top2"].item() == 0.0
+    assert m["generalization_regret"].item() == pytest.approx(0.5)
+
+
+def test_tie_tolerance_chains_and_scales_with_the_row():
+    true = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    gap = 0.6 * RELATIVE_TIE_TOL * 10.0  # scale = max |prediction| = 10
+    # items 2, 3 are 0.6 tol apart (tied), item 1 another 0.6 tol below item 2 (chained in);
+    # item 0 is far below
+    chained = torch.tensor([[0.0, 10.0 - 2 * gap, 10.0 - gap, 10.0]], dtype=torch.float64)
+    m = generalization_metrics(chained, true, threshold=2.5, top_k=2)
+    # ranks (1, 3, 3, 3) against (1, 2, 3, 4): 3 / sqrt(3 * 5)
+    assert m["generalization_spearman"].item() == pytest.approx(3 / math.sqrt(15))
+    assert m["greedy_value"].item() == pytest.approx(3.0)  # mean of true 2, 3, 4
+    assert m["greedy_is_bad"].item() == pytest.approx(1 / 3)
+    assert m["bad_in_top2"].item() == pytest.approx(2 / 3)
+    assert m["generalization_regret"].item() == pytest.approx(1.0)
+    apart = torch.tensor([[0.0, 10.0 - 4 * gap, 10.0 - 2 * gap, 10.0]], dtype=torch.float64)
+    ranked = generalization_metrics(apart, true, threshold=2.5, top_k=2)
+    assert ranked["generalization_spearman"].item() == pytest.approx(1.0)
+    assert ranked["greedy_value"].item() == 4.0 and ranked["bad_in_top2"].item() == 0.0
+
+
+def test_generalization_regret_ties_at_the_kth_slot():
+    true = torch.tensor([5.0, 1.0, 2.0, 4.0, 0.0], dtype=torch.float64)
+    predicted = torch.tensor([[9.0, 7.0, 7.0, 7.0, 1.0]], dtype=torch.float64)
+    m = generalization_metrics(predicted, true, threshold=1.5, top_k=3)
+    # item 0 (5) counts fully; 2 slots from items 1, 2, 3 (mean 7/3, 1 of 3 bad)
+    assert m["bad_in_top3"].item() == pytest.approx(2 / 3)
+    assert m["generalization_regret"].item() == pytest.approx(5 - (5 + 2 * 7 / 3) / 3)
+
+
+def test_final_guess_value_and_simple_regret():
+    values = torch.tensor([0.0, 1.0, -1.0, 1.0], dtype=torch.float64)
+    arms = torch.tensor([[0, 1, 2], [2, 2, 2], [3, 0, 1]])
+    greedy = torch.tensor([[0, 1, 1], [1, 0, 2], [2, 2, 3]])
+    m = personalization_metrics(arms, values, 0.0, greedy_arms=greedy)
+    assert m["final_guess_value"].tolist() == [1.0, -1.0, 1.0]
+    assert m["simple_regret"].tolist() == [0.0, 2.0, 0.0]  # arm 3 ties the best
+    assert m["simple_regret"].dtype == torch.float64
+    assert "simple_regret" not in personalization_metrics(arms, values, 0.0)
+
+
+def test_safe_general_score_closed_form():
+    score = safe_general_score(torch.tensor([0.0, 10.0, 3.0, 5.0]), 10,
+                               torch.tensor([0.0, 5.0, 1.0, 2 / 3]), top_k=5)
+    # 1 - (3/10 + 1/5) / 2 = 0.75; 1 - (1/2 + 2/15) / 2 = 41/60
+    assert score.tolist() == pytest.approx([1.0, 0.0, 0.75, 41 / 60])
+    assert score.dtype == torch.float64
+    assert safe_general_score(torch.tensor([2]), 4, torch.tensor([1.0]), top_k=2).item() == 0.5
+
+
+@pytest.mark.parametrize(
+    "bad_actions, horizon, bad_in_top, top_k, message",
+    [
+        (torch.tensor([11.0]), 10, torch.tensor([0.0]), 5, "'bad_actions' should lie in"),
+        (torch.tensor([1.0]), 10, torch.tensor([-1.0]), 5, "'bad_in_top' should lie in"),
+        (torch.tensor([1.0]), 10, torch.tensor([6.0]), 5, "'bad_in_top' should lie in"),
+        (torch.tensor([1.0]), 0, torch.tensor([0.0]), 5, "'horizon'"),
+        (torch.tensor([1.0]), 10, torch.tensor([0.0]), 0, "'top_k'"),
+        (torch.tensor(1.0), 10, torch.tensor([0.0]), 5, "'bad_actions' should be a non-empty"),
+        (torch.tensor([1.0, 2.0]), 10, torch.tensor([0.0]), 5, "shape of 'bad_actions'"),
+        (torch.tensor([float("nan")]), 10, torch.tensor([0.0]), 5, "'bad_actions'"),
+    ],
+)
+def test_safe_general_score_bad_input(bad_actions, horizon, bad_in_top, top_k, message):
+    with pytest.raises(DataError, match=message):
+        safe_general_score(bad_actions, horizon, bad_in_top, top_k)
