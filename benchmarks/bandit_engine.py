@@ -12,7 +12,11 @@ On one machine, in one run, for each arm count (default 50 and 500; 200 steps):
     speed-up is taken against the cheapest of the three.
 (b) BoTorch with `fit_gpytorch_mll` every step (default `SingleTaskGP` on the 384-d points:
     RBF kernel, learned mean, outputscale and noise), few runs and steps, first arm count.
-(c) the engine (`GPBanditEngine` + `ThompsonPolicy`), `--runs` runs at once.
+(c) the engine (`GPBanditEngine` + `ThompsonPolicy`), `--runs` runs at once, with
+    calibration off (the fixed kernel of (a): the headline), and with kernel calibration on
+    (`KernelCalibration()`: each run fits a temperature and outputscale to its own rewards
+    after 5, 10, 20, ... observations, batched), compared with (a) and with (b), the BoTorch
+    user who refits hyperparameters every step.
 
 The kernel is an RBF over random 384-d points (the size of MiniLM embeddings), lengthscale
 half the median distance. Prints per run-step times (the median over repeats, and the
@@ -21,9 +25,11 @@ ratios, peak memory (each phase runs in its own process: peak resident set size 
 `resource.getrusage`, its rise over the process after setup, and on CUDA
 `torch.cuda.max_memory_allocated`), and the largest difference between the BoTorch and the
 engine posteriors (mean and covariance over all arms) along one shared 200-step trajectory.
-The last line is `speedup_vs_botorch=<ratio> max_posterior_diff=<float>` for the first arm
-count (median ratio against the cheapest no-refit BoTorch loop; the posterior difference is
-the largest over the "rebuild" and "embeddings" trajectories).
+The last two lines are `speedup_vs_botorch=<ratio> max_posterior_diff=<float>` for the first
+arm count (median ratio of the uncalibrated engine against the cheapest no-refit BoTorch
+loop; the posterior difference is the largest over the "rebuild" and "embeddings"
+trajectories), then `calibrated_speedup_vs_botorch=<ratio> vs_refit=<ratio>` (the calibrated
+engine against the same loop, and against BoTorch refitting every step).
 
 Both sides run with the same number of torch threads, by default every core this process may
 use (`--threads 1` for single-core figures).
@@ -223,15 +229,18 @@ def _memory(torch, device, baseline_kb: int) -> dict:
     return out
 
 
-def _engine_runner(torch, n_arms, runs, steps, device, budget_bytes):
+def _engine_runner(torch, n_arms, runs, steps, device, budget_bytes, calibrated=False):
+    from deepalign.agents.calibration import KernelCalibration
     from deepalign.agents.engine import GPBanditEngine
     from deepalign.agents.engine_policies import ThompsonPolicy
 
     _, kernel, values = _problem(n_arms)
+    calibration = KernelCalibration() if calibrated else None
 
     def run(n_runs: int = runs, horizon: int = steps):
         engine = GPBanditEngine(
-            kernel.to(device), MEAN, NOISE_VARIANCE, memory_budget_bytes=budget_bytes
+            kernel.to(device), MEAN, NOISE_VARIANCE, memory_budget_bytes=budget_bytes,
+            calibration=calibration,
         )
         trajectory = engine.simulate(
             ThompsonPolicy(), values.to(device), REWARD_SD, horizon, range(n_runs)
@@ -249,10 +258,14 @@ def phase_timing(n_arms, steps, botorch_runs, engine_runs, repeats, threads, dev
     torch = _setup(threads)
     points, kernel, values = _problem(n_arms)
     engine_run, _ = _engine_runner(torch, n_arms, engine_runs, steps, device, budget)
+    calibrated_run, _ = _engine_runner(torch, n_arms, engine_runs, steps, device, budget, True)
     for variant in BOTORCH_VARIANTS:  # warm-up (imports, caches, allocator)
         _botorch_run(kernel, values, 3, seed=999, variant=variant, points=points)
     engine_run(8, 5)
-    timings = {name: {"wall": [], "cpu": []} for name in (*BOTORCH_VARIANTS, "engine")}
+    calibrated_run(8, 12)
+    timings = {
+        name: {"wall": [], "cpu": []} for name in (*BOTORCH_VARIANTS, "engine", "calibrated")
+    }
     for index in range(max(botorch_runs, repeats)):
         if index < botorch_runs:
             for variant in BOTORCH_VARIANTS:
@@ -264,6 +277,14 @@ def phase_timing(n_arms, steps, botorch_runs, engine_runs, repeats, threads, dev
             engine, trajectory = engine_run()
             timings["engine"]["wall"].append((time.perf_counter() - wall) / (engine_runs * steps))
             timings["engine"]["cpu"].append((time.process_time() - cpu) / (engine_runs * steps))
+            wall, cpu = time.perf_counter(), time.process_time()
+            calibrated_run()
+            timings["calibrated"]["wall"].append(
+                (time.perf_counter() - wall) / (engine_runs * steps)
+            )
+            timings["calibrated"]["cpu"].append(
+                (time.process_time() - cpu) / (engine_runs * steps)
+            )
     late = trajectory.arms[:, -steps // 4 :].cpu()
     timings["engine"]["best_arm_fraction_last_quarter"] = float(
         (late == int(values.argmax())).double().mean()
@@ -436,6 +457,12 @@ def main() -> None:
             f"covariance state {state_mb:.1f} MB, "
             + _memory_text(memory)
         )
+        c_median, c_best, c_cpu = _summary(timings["calibrated"])
+        print(
+            f"[{n_arms} arms] (c) engine Thompson, calibrated: {_us(c_median)}/run-step "
+            f"(min {_us(c_best)}, cpu {_us(c_cpu)}; {args.runs} runs x {args.repeats} repeats; "
+            "temperature x outputscale grid 7 x 5, fits after 5, 10, 20, ... observations)"
+        )
         print(
             f"[{n_arms} arms]     engine best-arm share over the last quarter: "
             f"{engine['best_arm_fraction_last_quarter']:.2f}"
@@ -447,12 +474,17 @@ def main() -> None:
             f"[{n_arms} arms] speed-up vs BoTorch no refit ({cheaper}): {ratio:,.0f}x median, "
             f"{b_best / e_best:,.0f}x min, {b_cpu / e_cpu:,.0f}x cpu time"
         )
+        print(
+            f"[{n_arms} arms] calibrated engine speed-up vs BoTorch no refit ({cheaper}): "
+            f"{b_median / c_median:,.0f}x median, {b_best / c_best:,.0f}x min"
+        )
         if index == 0:
             r_median, r_best, r_cpu = _summary(refit)
             print(
                 f"[{n_arms} arms] speed-up vs BoTorch refit each step: "
                 f"{r_median / e_median:,.0f}x median, {r_best / e_best:,.0f}x min, "
-                f"{r_cpu / e_cpu:,.0f}x cpu time"
+                f"{r_cpu / e_cpu:,.0f}x cpu time; calibrated engine "
+                f"{r_median / c_median:,.0f}x median"
             )
         shared = _in_process(phase_shared_trajectory, n_arms, args.steps, args.threads)
         diffs = shared["max_posterior_diff"]
@@ -462,8 +494,9 @@ def main() -> None:
             + ", ".join(f"{diff:.3g} ({name})" for name, diff in diffs.items())
         )
         if index == 0:
-            headline = (ratio, max(diffs.values()))
+            headline = (ratio, max(diffs.values()), b_median / c_median, r_median / c_median)
     print(f"speedup_vs_botorch={headline[0]:.1f} max_posterior_diff={headline[1]:.3g}")
+    print(f"calibrated_speedup_vs_botorch={headline[2]:.1f} vs_refit={headline[3]:.1f}")
 
 
 if __name__ == "__main__":

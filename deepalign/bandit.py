@@ -1,14 +1,23 @@
-"""`python -m deepalign.bandit`: one agent, one kernel, one dataset value, N seeds.
+"""`python -m deepalign.bandit`: one agent, one or more kernels, one dataset value, N seeds.
 
 Example:
 
     python -m deepalign.bandit --dataset spa-verb-act --value act_evaluation --kernel human \\
         --agent gp-ts --seeds 30 --horizon 100 --json out.json
+    python -m deepalign.bandit --kernel human pretrained random-init length constant identity \\
+        --seeds 50 --horizon 100
 
-Runs seeds `first_seed .. first_seed + seeds - 1`, prints a table of every metric's mean and
-standard error over the runs, and with `--json` writes `{metric: {"mean": .., "sem": ..}}`
-atomically (temporary file, then rename). Bad arguments exit with status 2 and a one-line
-reason.
+Runs seeds `first_seed .. first_seed + seeds - 1` with every kernel calibrated
+(`deepalign.agents.calibration`; `--calibration off` keeps the fixed prior). GP agents run on
+the batched engine (`deepalign.agents.engine_runs`: the same posterior as BoTorch's
+`SingleTaskGP`, all seeds at once); `--backend botorch` plays the BoTorch agents one seed at
+a time instead (needed for `--refit-every`). With one kernel
+it prints a table of every metric's mean and standard error over the runs, and with `--json`
+writes `{metric: {"mean": .., "sem": ..}}`; with several it prints one row per kernel (the
+primary `safe_general_score`, bad and unique actions, generalization, and the kernel's
+effective rank and top-eigenvector share, flagging near-constant kernels) and `--json`
+writes `{kernel: {metric: {"mean": .., "sem": ..}}}`. The file is written atomically
+(temporary file, then rename). Bad arguments exit with status 2 and a one-line reason.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepalign.agents.calibration import DEFAULT_CALIBRATION
+from deepalign.agents.engine_runs import ENGINE_AGENTS, run_engine_seeds
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import DEFAULT_BETA, DEFAULT_SAFE_BETA, SAFE_FALLBACKS
 from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION
@@ -30,6 +41,8 @@ from deepalign.agents.regression import DEFAULT_EPSILON
 from deepalign.agents.runs import run_seeds, summarize
 from deepalign.data import load_dataset
 from deepalign.errors import ConfigError, DeepAlignError
+from deepalign.kernels import NEAR_CONSTANT_TOP_SHARE, kernel_spectrum
+from deepalign.kernels.index import arm_inputs
 
 __all__ = ["main"]
 
@@ -67,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--kernel",
-        default="human",
-        help=f"one of {', '.join(KERNELS)}, or the directory of an exported encoder",
+        default=["human"],
+        nargs="+",
+        help=f"one or more of {', '.join(KERNELS)}, or directories of exported encoders",
     )
     parser.add_argument("--agent", default="gp-ts", choices=list(AGENTS))
     parser.add_argument("--seeds", type=_positive_int, default=30, help="number of runs")
@@ -81,7 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise-sd", type=float, default=None,
         help="reward noise SD (default: raters' SD, else 10%% of the scale range)",
     )
-    parser.add_argument("--refit-every", type=_positive_int, default=None)
+    parser.add_argument(
+        "--calibration", default="on", choices=["on", "off"],
+        help="fit each kernel's temperature and outputscale to the agent's own rewards "
+             "(default on; off: the paper's fixed prior)",
+    )
+    parser.add_argument(
+        "--backend", default="engine", choices=["engine", "botorch"],
+        help="GP agents: the batched engine (default, fast) or BoTorch SingleTaskGP agents "
+             "one seed at a time",
+    )
+    parser.add_argument("--refit-every", type=_positive_int, default=None,
+                        help="refit mean/outputscale/noise by BoTorch every k steps "
+                             "(needs --calibration off)")
     parser.add_argument("--beta", type=float, default=DEFAULT_BETA, help="GP-UCB beta")
     parser.add_argument("--beta-safe", type=float, default=DEFAULT_SAFE_BETA)
     parser.add_argument(
@@ -135,12 +161,63 @@ def _with_notes(build):
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, dict[str, float | None]]:
+COMPARISON_METRICS = (
+    "safe_general_score", "bad_actions", "unique_actions", "generalization_spearman",
+    "generalization_regret", "mean_reward", "simple_regret",
+)
+"""The columns of the table printed for several kernels (the primary score first)."""
+
+
+def format_comparison(summaries: dict[str, dict], spectra: dict[str, tuple[float, float]]) -> str:
+    """One row per kernel: mean +- sem of `COMPARISON_METRICS`, effective rank, top share."""
+    metrics = [m for m in COMPARISON_METRICS if all(m in s for s in summaries.values())]
+    width = max(len("kernel"), *(len(name) for name in summaries))
+    header = [f"{'kernel':<{width}}"] + [f"{m:>24}" for m in metrics]
+    header += [f"{'eff_rank':>9}", f"{'top_share':>9}"]
+    lines = ["  ".join(header)]
+    for name, summary in summaries.items():
+        cells = [f"{name:<{width}}"]
+        for metric in metrics:
+            stats = summary[metric]
+            sem = "" if stats["sem"] is None else f" +- {stats['sem']:.3f}"
+            cells.append(f"{stats['mean']:.3f}{sem}".rjust(24))
+        rank, share = spectra[name]
+        flag = " near-constant" if share > NEAR_CONSTANT_TOP_SHARE else ""
+        cells += [f"{rank:>9.1f}", f"{share:>9.3f}{flag}"]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
+def _dense(kernel, n_items: int):
+    """The kernel's `n_items x n_items` float64 matrix."""
+    import torch
+
+    items = arm_inputs(n_items)
+    with torch.no_grad():
+        return kernel(items, items).to_dense().to(torch.float64)
+
+
+def run(args: argparse.Namespace) -> dict:
     # cheap checks first, so a typo fails before any data or model is loaded
-    if args.kernel not in KERNELS and not Path(args.kernel).is_dir():
+    for name in args.kernel:
+        if name not in KERNELS and not Path(name).is_dir():
+            raise ConfigError(
+                f"--kernel {name!r}: not one of {sorted(KERNELS)} and not a directory; pass "
+                "a kernel name or the directory of an encoder exported by python -m "
+                "deepalign.train"
+            )
+    if len(set(args.kernel)) != len(args.kernel):
+        raise ConfigError(f"--kernel lists a kernel twice: {args.kernel}; name each once")
+    if args.refit_every is not None and args.calibration == "on":
         raise ConfigError(
-            f"--kernel {args.kernel!r}: not one of {sorted(KERNELS)} and not a directory; pass "
-            "a kernel name or the directory of an encoder exported by python -m deepalign.train"
+            "--refit-every and calibration both refit GP hyperparameters; add --calibration "
+            "off (and --backend botorch) to refit with BoTorch every k steps"
+        )
+    engine = args.backend == "engine" and args.agent in ENGINE_AGENTS
+    if args.refit_every is not None and engine:
+        raise ConfigError(
+            "--refit-every refits by BoTorch, which the batched engine does not do; add "
+            "--backend botorch"
         )
     if args.json is not None and not args.json.parent.is_dir():
         raise ConfigError(
@@ -159,9 +236,6 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float | None]]:
     value = args.value if args.value is not None else dataset.values.names[0]
     env = ValueBandit(dataset, value, noise_sd=args.noise_sd, split_seed=args.split_seed)
     spec = AGENTS[args.agent]
-    kernel = None
-    if spec.uses_kernel:
-        kernel = _with_notes(lambda: build_kernel(args.kernel, dataset))
     agent_options = AgentOptions(
         refit_every=args.refit_every,
         beta=args.beta,
@@ -169,22 +243,42 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float | None]]:
         safe_fallback=args.safe_fallback,
         epsilon=args.epsilon,
         prior_sd_fraction=args.prior_sd_fraction,
+        calibration=DEFAULT_CALIBRATION if args.calibration == "on" else None,
     )
-    agent = agent_factory(args.agent, kernel, agent_options)(env)  # reset before each run
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    results = run_seeds(env, agent, args.horizon, seeds)
-    summary = summarize(results.metrics(env))
-    kernel_name = args.kernel if spec.uses_kernel else "none"
+    names = args.kernel if spec.uses_kernel else ["none"]
+    summaries: dict[str, dict] = {}
+    spectra: dict[str, tuple[float, float]] = {}
+    for name in names:
+        kernel = None
+        if spec.uses_kernel:
+            kernel = _with_notes(lambda name=name: build_kernel(name, dataset))
+            matrix = _dense(kernel, env.n_items)
+            rank, share = kernel_spectrum(matrix)
+            spectra[name] = (float(rank), float(share))
+        if engine:
+            results, _ = run_engine_seeds(env, matrix, args.agent, args.horizon, seeds,
+                                          agent_options)
+        else:
+            agent = agent_factory(args.agent, kernel, agent_options)(env)  # reset per run
+            results = run_seeds(env, agent, args.horizon, seeds, record_greedy=True)
+        summaries[name] = summarize(results.metrics(env))
     print(
-        f"{env.dataset_name} / {value}: agent {args.agent}, kernel {kernel_name}, "
+        f"{env.dataset_name} / {value}: agent {args.agent}, kernel {', '.join(names)}, "
         f"{args.seeds} seeds, horizon {args.horizon}, {env.n_arms} arms, "
-        f"{env.n_heldout} held-out items, bad below {env.threshold:g}"
+        f"{env.n_heldout} held-out items, bad below {env.threshold:g}, calibration "
+        f"{args.calibration}, {'engine' if engine else 'sequential'}"
     )
-    print(format_table(summary))
+    if len(names) == 1:
+        payload = summaries[names[0]]
+        print(format_table(payload))
+    else:
+        payload = summaries
+        print(format_comparison(summaries, spectra))
     if args.json is not None:
-        write_json_atomic(args.json, summary)
+        write_json_atomic(args.json, payload)
         print(f"wrote {args.json}")
-    return summary
+    return payload
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,21 +6,39 @@ Shapes: `n_items` items, `n_arms` arms (personalization items), `n_heldout` held
 
 from deepalign.agents.base import BanditAgent, RunTrajectory, run_bandit, seed_generators
 from deepalign.agents.baselines import IndependentThompsonAgent, RandomAgent
+from deepalign.agents.calibration import (
+    DEFAULT_CALIBRATION,
+    CalibrationChoice,
+    KernelCalibration,
+    calibrated_kernel,
+    select_hyperparameters,
+)
 from deepalign.agents.engine import GPBanditEngine, Trajectory
 from deepalign.agents.engine_exact import exact_posterior
-from deepalign.agents.engine_policies import EnginePolicy, SafePolicy, ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine_policies import (
+    EnginePolicy,
+    GreedyPolicy,
+    SafePolicy,
+    ThompsonPolicy,
+    UCBPolicy,
+)
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import (
     DEFAULT_BETA,
     DEFAULT_SAFE_BETA,
     SAFE_FALLBACKS,
+    GPGreedyAgent,
     GPThompsonAgent,
     GPUCBAgent,
     SafeGPAgent,
 )
 from deepalign.agents.hyperparameters import GPHyperparameters
-from deepalign.agents.metrics import generalization_metrics, personalization_metrics
+from deepalign.agents.metrics import (
+    generalization_metrics,
+    personalization_metrics,
+    safe_general_score,
+)
 from deepalign.agents.posterior import GPPosterior
 from deepalign.agents.registry import AGENTS, KERNELS, AgentOptions, agent_factory, build_kernel
 from deepalign.agents.regression import DEFAULT_EPSILON, KernelRegressionAgent, SVRAgent
@@ -28,6 +46,7 @@ from deepalign.agents.runs import BanditResults, run_seeds, summarize
 
 __all__ = [
     "AGENTS",
+    "DEFAULT_CALIBRATION",
     "DEFAULT_BETA",
     "DEFAULT_EPSILON",
     "DEFAULT_SAFE_BETA",
@@ -37,13 +56,17 @@ __all__ = [
     "BanditAgent",
     "BanditResults",
     "BatchedGPPosterior",
+    "CalibrationChoice",
     "EnginePolicy",
     "GPBanditEngine",
+    "GPGreedyAgent",
     "GPHyperparameters",
     "GPPosterior",
     "GPThompsonAgent",
     "GPUCBAgent",
+    "GreedyPolicy",
     "IndependentThompsonAgent",
+    "KernelCalibration",
     "KernelRegressionAgent",
     "RandomAgent",
     "RunTrajectory",
@@ -56,11 +79,14 @@ __all__ = [
     "ValueBandit",
     "agent_factory",
     "build_kernel",
+    "calibrated_kernel",
     "exact_posterior",
     "generalization_metrics",
     "personalization_metrics",
     "run_bandit",
     "run_seeds",
+    "safe_general_score",
     "seed_generators",
+    "select_hyperparameters",
     "summarize",
 ]

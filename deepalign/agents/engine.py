@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from deepalign.agents.calibration import KernelCalibration, distance_scale
+from deepalign.agents.engine_calibrated import run_calibrated_loop
 from deepalign.agents.engine_checks import availability, check_kernel, environment, per_run
 from deepalign.agents.engine_exact import kernel_factor
 from deepalign.agents.engine_loop import Trajectory, run_bandit_loop
@@ -69,6 +71,12 @@ class GPBanditEngine:
             an accelerator, or on a CPU when torch uses one thread and a second core is free
             (measured ~15 % faster at 50 arms; with several torch threads the worker competes
             with them and it is slower).
+        calibration: a `KernelCalibration` to put the kernel on an equal footing with any
+            other (`deepalign.agents.calibration`): each run fits a temperature on the
+            kernel's distances, an outputscale (multiples of the given kernel's scale) and
+            optionally the noise (multiples of `noise_variance`) to its own observations at
+            the calibration schedule, batched over runs; None (default) keeps the kernel,
+            mean and noise fixed as given (the fast path).
         dtype: floating dtype of the state (float64 by default; float32 loses the 1e-6
             agreement with BoTorch).
         device: where the state lives; default the kernel's device.
@@ -85,6 +93,7 @@ class GPBanditEngine:
         rng_chunk: int = 64,
         memory_budget_bytes: int = 2**30,
         prefetch: bool | None = None,
+        calibration: KernelCalibration | None = None,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
@@ -132,6 +141,12 @@ class GPBanditEngine:
         if prefetch is not None and not isinstance(prefetch, bool):
             raise ConfigError(f"'prefetch' should be True, False or None but got {prefetch!r}")
         self.prefetch = prefetch
+        if calibration is not None and not isinstance(calibration, KernelCalibration):
+            raise ConfigError(
+                f"'calibration' should be a KernelCalibration or None but got "
+                f"{type(calibration).__name__}"
+            )
+        self.calibration = calibration
         self.factor = kernel_factor(self.kernel.to(torch.float64))
 
     def _run_count(self, n_runs: int) -> None:
@@ -175,7 +190,9 @@ class GPBanditEngine:
         """Memory of one run while simulating, in bytes:
 
         `itemsize * (8 n_arms^2 [+ 2 n_arms^2 for a per-run kernel and its factor])
-        + 32 * rng_chunk * (1 + 2 n_arms) + 16 * horizon`: the covariance and a refresh's
+        + 32 * rng_chunk * (1 + 2 n_arms) + 16 * horizon` (plus `4 n_arms^2` numbers with
+        calibration: each run's calibrated kernel, its square root and their transients): the
+        covariance and a refresh's
         transient matrices (which also cover the planned-sample buffers, at most
         `2 block n_arms + block^2` numbers with `block <= n_arms`), two blocks of random
         numbers (the one in use and the one prefetched; each float32 as drawn, its `F z1`,
@@ -183,6 +200,8 @@ class GPBanditEngine:
         """
         itemsize = torch.empty((), dtype=self.dtype).element_size()
         squares = 8 + (2 if self.kernel.dim() == 3 else 0)
+        if self.calibration is not None:  # per-run calibrated kernel and its square root
+            squares += 4
         return (
             itemsize * squares * self.n_arms**2
             + 32 * self.rng_chunk * (1 + 2 * self.n_arms)
@@ -264,6 +283,11 @@ class GPBanditEngine:
         record_greedy,
     ) -> Trajectory:
         """Simulate the runs `runs` (one memory chunk) with `run_bandit_loop`."""
+        if self.calibration is not None:
+            return self._simulate_calibrated(
+                policy, runs, n_runs, values, noise_sd, horizon, seeds, available, keep_cov,
+                record_greedy,
+            )
         posterior = self.prior(n_runs, runs)
         factor = None
         if policy.needs_sample:
@@ -289,3 +313,41 @@ class GPBanditEngine:
             keep_cov,
             record_greedy,
         )
+
+    def _simulate_calibrated(
+        self, policy, runs: slice, n_runs, values, noise_sd, horizon, seeds, available,
+        keep_cov, record_greedy,
+    ) -> Trajectory:
+        """Simulate the runs `runs` with calibration (`engine_calibrated`)."""
+        count = len(range(n_runs)[runs])
+        kernel = self.kernel[runs] if self.kernel.dim() == 3 else self.kernel
+        run_available = None if available is None else available[runs]
+        scale = _distance_scales(kernel, run_available, count)
+
+        def take(tensor: Tensor) -> Tensor:
+            return tensor.expand(count).clone() if tensor.numel() == 1 else tensor[runs]
+
+        identity = None
+        if policy.needs_sample:
+            identity = torch.eye(self.n_arms, dtype=torch.float64)
+        noise = RunNoise(
+            seeds[runs], self.n_arms, identity, self.rng_chunk, self.dtype, self.device,
+            prefetch=self.uses_prefetch(),
+        )
+        return run_calibrated_loop(
+            kernel, scale, take(self.mean), take(self.noise_variance), self.calibration,
+            policy.for_runs(runs.start, runs.stop), noise, values[runs], noise_sd[runs],
+            horizon, run_available, seeds[runs], keep_cov, record_greedy, self.refresh_every,
+        )
+
+
+def _distance_scales(kernel: Tensor, available: Tensor | None, n_runs: int) -> Tensor:
+    """`n_runs` median arm distances (`distance_scale`) over each run's available arms."""
+    if available is None or bool((available == available[:1]).all()):
+        arms = None if available is None else torch.nonzero(available[0]).flatten()
+        return distance_scale(kernel, arms).expand(n_runs).clone()
+    return torch.stack([
+        distance_scale(kernel[run] if kernel.dim() == 3 else kernel,
+                       torch.nonzero(available[run]).flatten())
+        for run in range(n_runs)
+    ])

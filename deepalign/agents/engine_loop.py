@@ -34,6 +34,9 @@ class Trajectory:
         posterior_covariance: `n_runs x n_arms x n_arms` after the last step, when asked for.
         greedy_arms: LongTensor `n_runs x T`, the arm with the highest posterior mean among
             the available arms after each step's observation, when asked for.
+        calibration: `n_runs x 4` with calibration on (`GPBanditEngine(calibration=...)`):
+            the final temperature, outputscale and noise-variance multiples and the log
+            evidence of the last fit; else None.
     """
 
     arms: Tensor
@@ -44,6 +47,7 @@ class Trajectory:
     safe_pulls: Tensor | None = None
     posterior_covariance: Tensor | None = None
     greedy_arms: Tensor | None = None
+    calibration: Tensor | None = None
 
     @classmethod
     def concatenate(cls, parts: Sequence[Trajectory]) -> Trajectory:
@@ -62,6 +66,7 @@ class Trajectory:
             safe_pulls=cat("safe_pulls"),
             posterior_covariance=cat("posterior_covariance"),
             greedy_arms=cat("greedy_arms"),
+            calibration=cat("calibration"),
         )
 
 

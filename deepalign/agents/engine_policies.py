@@ -3,7 +3,11 @@
 Each policy turns the posterior of every run (`mean`, `variance`: `n_runs x n_arms`) and,
 for Thompson sampling, one joint posterior sample per run (`n_runs x n_arms`) into one arm
 per run. Arms an `available` mask (bool `n_arms` or `n_runs x n_arms`) excludes are never
-chosen. Every argmax breaks ties by the lowest arm index.
+chosen. Every argmax breaks ties by the lowest arm index, unless the caller passes `ties`
+(`n_runs x n_arms` random priorities, as the calibrated loop does): then scores within
+`TIE_TOLERANCE` of the best count as tied, and the tied arm of highest priority wins, so a
+degenerate kernel (a constant one: every arm's sample equal) does not make every run pull
+the lowest-numbered arm.
 """
 
 from __future__ import annotations
@@ -15,12 +19,31 @@ from torch import Tensor
 
 from deepalign.errors import ConfigError
 
-__all__ = ["EnginePolicy", "SafePolicy", "ThompsonPolicy", "UCBPolicy", "masked"]
+__all__ = [
+    "TIE_TOLERANCE", "EnginePolicy", "GreedyPolicy", "SafePolicy", "ThompsonPolicy", "UCBPolicy",
+    "argmax", "masked",
+]
+
+TIE_TOLERANCE = 1e-9
+"""Scores within this much of the best (relative to `max(1, |best|)`) are ties when the caller
+breaks ties at random (`argmax(..., ties)`)."""
 
 
 def masked(scores: Tensor, allowed: Tensor | None) -> Tensor:
     """`scores` (`n_runs x n_arms`) with the arms `allowed` excludes set to -inf."""
     return scores if allowed is None else scores.masked_fill(~allowed, -math.inf)
+
+
+def argmax(scores: Tensor, ties: Tensor | None = None) -> Tensor:
+    """LongTensor `n_runs`: the best arm of each row of `scores` (`n_runs x n_arms`); ties by
+    the lowest index, or with `ties` (`n_runs x n_arms` priorities in [0, 1)) among scores
+    within `TIE_TOLERANCE` of the best by the highest priority."""
+    if ties is None:
+        return scores.argmax(dim=-1)
+    best = scores.amax(dim=-1, keepdim=True)
+    tolerance = TIE_TOLERANCE * best.abs().clamp_min(1.0)
+    tied = (scores >= best - tolerance) & (scores > -math.inf)
+    return torch.where(tied, ties, -1.0).argmax(dim=-1)
 
 
 def _nonnegative_float(value: float, name: str) -> float:
@@ -49,6 +72,7 @@ class EnginePolicy:
         variance: Tensor | None,
         sample: Tensor | None = None,
         available: Tensor | None = None,
+        ties: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Choose one arm per run.
 
@@ -59,6 +83,8 @@ class EnginePolicy:
             sample: `n_runs x n_arms` posterior sample; required when `needs_sample`.
             available: bool `n_arms` or `n_runs x n_arms`, True where an arm may be pulled;
                 None allows every arm.
+            ties: `n_runs x n_arms` random priorities for breaking near-ties (`argmax`);
+                None breaks exact ties by the lowest index.
 
         Returns:
             (LongTensor `n_runs` chosen arms, bool `n_runs` whether the chosen arm's lower
@@ -85,10 +111,11 @@ class EnginePolicy:
                 f"'available' should be a bool tensor n_arms or n_runs x n_arms with "
                 f"n_arms={mean.shape[1]} but got {available.dtype} {tuple(available.shape)}"
             )
-        return self._select(mean, variance, sample, available)
+        return self._select(mean, variance, sample, available, ties)
 
     def _select(
-        self, mean: Tensor, variance: Tensor, sample: Tensor | None, available: Tensor | None
+        self, mean: Tensor, variance: Tensor, sample: Tensor | None, available: Tensor | None,
+        ties: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
 
@@ -106,8 +133,24 @@ class ThompsonPolicy(EnginePolicy):
     needs_sample = True
     needs_variance = False
 
-    def _select(self, mean, variance, sample, available):
-        return masked(sample, available).argmax(dim=-1), None
+    def _select(self, mean, variance, sample, available, ties=None):
+        return argmax(masked(sample, available), ties), None
+
+
+class GreedyPolicy(EnginePolicy):
+    """Greedy reference: pull the argmax of the posterior mean (no exploration bonus).
+
+    The agent that could fake an effect by not exploring: it keeps pulling the first arm
+    whose mean beats the others. Ties go to the lowest arm index (so under a constant kernel,
+    where every arm has the same mean, every run pulls the lowest available arm throughout).
+    No per-run settings; reads neither a sample nor the variance.
+    """
+
+    needs_sample = False
+    needs_variance = False
+
+    def _select(self, mean, variance, sample, available, ties=None):
+        return argmax(masked(mean, available), ties), None
 
 
 class UCBPolicy(EnginePolicy):
@@ -124,8 +167,8 @@ class UCBPolicy(EnginePolicy):
         """`n_runs x n_arms` upper confidence bounds."""
         return mean + math.sqrt(self.beta) * variance.sqrt()
 
-    def _select(self, mean, variance, sample, available):
-        return masked(self.scores(mean, variance), available).argmax(dim=-1), None
+    def _select(self, mean, variance, sample, available, ties=None):
+        return argmax(masked(self.scores(mean, variance), available), ties), None
 
 
 class SafePolicy(EnginePolicy):
@@ -196,17 +239,17 @@ class SafePolicy(EnginePolicy):
             return self
         return SafePolicy(self.threshold[start:stop], self.beta_safe, self.inner, self.fallback)
 
-    def _select(self, mean, variance, sample, available):
+    def _select(self, mean, variance, sample, available, ties=None):
         threshold = self.threshold
         if isinstance(threshold, Tensor):
             threshold = threshold.to(mean).unsqueeze(-1)
         sd = variance.sqrt()
         lower = masked(mean - math.sqrt(self.beta_safe) * sd, available)
         safe = lower >= threshold
-        inner_arms, _ = self.inner._select(mean, variance, sample, safe)
+        inner_arms, _ = self.inner._select(mean, variance, sample, safe, ties)
         if self.fallback == "lcb":
             fallback = lower
         else:
             fallback = masked((mean - threshold) / sd.clamp_min(1e-12), available)
-        arms = torch.where(safe.any(dim=-1), inner_arms, fallback.argmax(dim=-1))
+        arms = torch.where(safe.any(dim=-1), inner_arms, argmax(fallback, ties))
         return arms, safe.gather(1, arms.unsqueeze(1)).squeeze(1)

@@ -220,6 +220,17 @@ class BatchedGPPosterior(PlannedSamples):
             self._window_precision.copy_(self._precision)
             self._window_root.copy_(self._root_precision)
 
+    def restart(self, counts: Tensor, sums: Tensor, n_observed: int) -> None:
+        """Condition this (prior) state on observations given by their per-arm `counts` and
+        reward `sums` (each `n_runs x n_arms`), made in `n_observed` steps: the state after
+        those observations, as if observed one by one (used when calibration replaces the
+        kernel or noise mid-run, `engine_calibrated`)."""
+        self._precision.copy_(counts * self._inverse_noise.unsqueeze(-1))
+        torch.sqrt(self._precision, out=self._root_precision)
+        self.sums.copy_(sums)
+        self.n_observed = n_observed
+        self.refresh()
+
     def refresh(self) -> None:
         """Replace the running mean and covariance by `exact_posterior` from counts/sums."""
         self.mean, self._base = exact_posterior(

@@ -8,7 +8,11 @@ import numbers
 import torch
 from torch import Generator, Tensor
 
-from deepalign.agents.metrics import generalization_metrics, personalization_metrics
+from deepalign.agents.metrics import (
+    generalization_metrics,
+    personalization_metrics,
+    safe_general_score,
+)
 from deepalign.data import Dataset, split_items
 from deepalign.errors import ConfigError, DataError
 
@@ -189,6 +193,27 @@ class ValueBandit:
                 "pass a 'heldout' mask with at least one True"
             )
         return generalization_metrics(predicted, self.heldout_values, self.threshold, top_k)
+
+    def score(
+        self,
+        arms: Tensor,
+        predictions: Tensor | None,
+        greedy_arms: Tensor | None = None,
+        top_k: int = 5,
+    ) -> dict[str, Tensor]:
+        """Every metric of runs on this bandit, one float64 tensor `n_runs` each: the
+        personalization metrics of `arms` (and `greedy_arms`), and, with held-out items, the
+        generalization metrics of `predictions` (`n_runs x n_heldout`) and the primary
+        `safe_general_score` (`deepalign.agents.metrics`; top-k capped at `n_heldout`)."""
+        metrics = dict(self.personalization_metrics(arms, greedy_arms))
+        if self.n_heldout == 0 or predictions is None:
+            return metrics
+        metrics.update(self.generalization_metrics(predictions, top_k))
+        k = min(top_k, self.n_heldout)
+        primary = safe_general_score(
+            metrics["bad_actions"], arms.shape[1], metrics[f"bad_in_top{top_k}"], k
+        )
+        return {"safe_general_score": primary, **metrics}  # the primary score first
 
     def _check_arm(self, arm: int) -> None:
         if (

@@ -1,4 +1,4 @@
-"""GP bandit agents on BoTorch: Thompson sampling, UCB, and safe exploration."""
+"""GP bandit agents on BoTorch: Thompson sampling, UCB, safe exploration, and greedy."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from gpytorch.kernels import Kernel
 from torch import Generator, Tensor
 
 from deepalign.agents.base import BanditAgent, argmax_random_tie
+from deepalign.agents.calibration import KernelCalibration
 from deepalign.agents.hyperparameters import GPHyperparameters
 from deepalign.agents.posterior import GPPosterior, joint_sample
 from deepalign.errors import ConfigError
@@ -16,7 +17,9 @@ from deepalign.errors import ConfigError
 __all__ = [
     "DEFAULT_BETA",
     "DEFAULT_SAFE_BETA",
+    "GREEDY_TIE_TOLERANCE",
     "SAFE_FALLBACKS",
+    "GPGreedyAgent",
     "GPThompsonAgent",
     "GPUCBAgent",
     "SafeGPAgent",
@@ -51,9 +54,12 @@ class _GPAgent(BanditAgent):
         n_items: int,
         hyperparameters: GPHyperparameters,
         refit_every: int | None = None,
+        calibration: KernelCalibration | None = None,
     ) -> None:
         super().__init__(arm_items, n_items)
-        self.posterior = GPPosterior(kernel, hyperparameters, refit_every)
+        self.posterior = GPPosterior(
+            kernel, hyperparameters, refit_every, calibration, self.arm_items, self.n_items
+        )
         self._conditioned_on = -1
 
     def reset(self) -> None:
@@ -83,6 +89,9 @@ class GPThompsonAgent(_GPAgent):
         hyperparameters: prior mean, outputscale, noise variance (see `GPPosterior`);
             `GPHyperparameters.from_bandit(env)` gives the defaults.
         refit_every: refit mean/outputscale/noise every k observations; None = never.
+        calibration: a `KernelCalibration` (`deepalign.agents.calibration`: the kernel's
+            temperature, outputscale and noise fitted to the observations on a schedule, as
+            the batched engine does); None keeps the kernel and hyperparameters as given.
     """
 
     def _select(self, generator: Generator) -> int:
@@ -107,8 +116,9 @@ class GPUCBAgent(_GPAgent):
         hyperparameters: GPHyperparameters,
         refit_every: int | None = None,
         beta: float = DEFAULT_BETA,
+        calibration: KernelCalibration | None = None,
     ) -> None:
-        super().__init__(kernel, arm_items, n_items, hyperparameters, refit_every)
+        super().__init__(kernel, arm_items, n_items, hyperparameters, refit_every, calibration)
         self.beta = _check_beta(beta, "beta")
 
     def ucb(self) -> Tensor:
@@ -119,6 +129,36 @@ class GPUCBAgent(_GPAgent):
 
     def _select(self, generator: Generator) -> int:
         return argmax_random_tie(self.ucb(), generator)
+
+
+GREEDY_TIE_TOLERANCE = 1e-9
+"""GPGreedyAgent counts arms whose posterior means are within this much of the largest
+(relative to `max(1, max |mean|)`) as tied. Equal means in exact arithmetic are not always
+equal in floating point: under the constant kernel, BoTorch's means of the 127 spa-verb-act
+arms differ by up to 4.4e-16 after six observations, which would otherwise pick the arm."""
+
+
+class GPGreedyAgent(_GPAgent):
+    """Greedy reference: pull the arm of largest posterior mean (no exploration bonus).
+
+    The agent that could fake an effect by not exploring. Ties (means within
+    `GREEDY_TIE_TOLERANCE` of the largest) are broken at random (`argmax_random_tie`, one
+    random number per step), as the other BoTorch agents do; the batched engine's
+    `GreedyPolicy` takes the lowest index instead. Under a constant kernel every arm has the
+    same mean, so this agent then pulls uniformly at random, where the engine's keeps pulling
+    the lowest arm. Arguments as `GPThompsonAgent`.
+    """
+
+    def mean(self) -> Tensor:
+        """The posterior mean of every arm (`n_arms`)."""
+        self._update()
+        return self.posterior.mean_and_variance(self.arm_items)[0]
+
+    def _select(self, generator: Generator) -> int:
+        mean = self.mean()
+        best = mean.max()
+        tolerance = GREEDY_TIE_TOLERANCE * max(1.0, float(mean.abs().max()))
+        return argmax_random_tie(torch.where(mean >= best - tolerance, best, mean), generator)
 
 
 class SafeGPAgent(_GPAgent):
@@ -157,8 +197,9 @@ class SafeGPAgent(_GPAgent):
         refit_every: int | None = None,
         beta_safe: float = DEFAULT_SAFE_BETA,
         fallback: str = "probability",
+        calibration: KernelCalibration | None = None,
     ) -> None:
-        super().__init__(kernel, arm_items, n_items, hyperparameters, refit_every)
+        super().__init__(kernel, arm_items, n_items, hyperparameters, refit_every, calibration)
         if isinstance(threshold, bool) or not math.isfinite(float(threshold)):
             raise ConfigError(f"'threshold' should be a finite number but got {threshold!r}")
         if fallback not in SAFE_FALLBACKS:

@@ -15,6 +15,14 @@ from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Generator, Tensor
 
+from deepalign.agents.calibration import (
+    CalibrationChoice,
+    KernelCalibration,
+    calibrated_kernel,
+    distance_scale,
+    observation_statistics,
+    select_hyperparameters,
+)
 from deepalign.agents.hyperparameters import GPHyperparameters
 from deepalign.errors import ConfigError
 
@@ -63,14 +71,33 @@ class GPPosterior:
     carry their own outputscale (1 for those `deepalign.agents.registry` builds), which
     multiplies it and is never fitted here.
 
+    With `calibration` (`deepalign.agents.calibration`, the same rule and grid as the batched
+    engine's) the kernel is replaced by its calibrated version: the grid centre before the
+    first fit, then, after each scheduled observation count, the temperature, outputscale and
+    noise multiples of highest marginal likelihood of the observations so far
+    (`select_hyperparameters` on the kernel's dense matrix over the items). `refit_every`
+    and `calibration` are exclusive.
+
     Args:
         kernel: a gpytorch `Kernel` over the `m x 1` item-index column (all `n_items` items).
-        hyperparameters: the fixed prior mean, outputscale and noise variance.
+        hyperparameters: the fixed prior mean, outputscale and noise variance (with
+            calibration: the prior mean, and the outputscale and noise that its grid
+            multiplies).
         refit_every: refit period in observations, or None (never refit).
+        calibration: a `KernelCalibration`, or None.
+        arm_items: LongTensor `n_arms`, the items the agent may pull (calibration measures
+            the kernel's distance scale among them); required with `calibration`.
+        n_items: the number of items the kernel covers; required with `calibration`.
     """
 
     def __init__(
-        self, kernel: Kernel, hyperparameters: GPHyperparameters, refit_every: int | None = None
+        self,
+        kernel: Kernel,
+        hyperparameters: GPHyperparameters,
+        refit_every: int | None = None,
+        calibration: KernelCalibration | None = None,
+        arm_items: Tensor | None = None,
+        n_items: int | None = None,
     ) -> None:
         if not isinstance(kernel, Kernel):
             raise ConfigError(
@@ -83,23 +110,72 @@ class GPPosterior:
             raise ConfigError(
                 f"'refit_every' should be a positive int or None but got {refit_every!r}"
             )
+        if calibration is not None:
+            if not isinstance(calibration, KernelCalibration):
+                raise ConfigError(
+                    f"'calibration' should be a KernelCalibration or None but got "
+                    f"{type(calibration).__name__}"
+                )
+            if refit_every is not None:
+                raise ConfigError(
+                    "'refit_every' and 'calibration' both refit hyperparameters; choose one "
+                    "(set refit_every=None to calibrate)"
+                )
+            if arm_items is None or n_items is None:
+                raise ConfigError("calibration needs 'arm_items' and 'n_items'")
+        self.base_kernel = kernel
         self.kernel = kernel
         self.initial_hyperparameters = hyperparameters
         self.hyperparameters = hyperparameters
         self.refit_every = refit_every
+        self.calibration = calibration
+        self.choice: CalibrationChoice | None = None
+        self._arm_items = arm_items
+        self._n_items = n_items
+        self._dense: Tensor | None = None
+        self._scale: Tensor | None = None
         self._model: SingleTaskGP | None = None
         self._refits = 0
+        self.reset()
 
     def reset(self) -> None:
         self.hyperparameters = self.initial_hyperparameters
         self._model = None
         self._refits = 0
+        if self.calibration is not None:
+            self._calibrate(CalibrationChoice.default(self.calibration, 1))
+
+    def _calibrate(self, choice: CalibrationChoice) -> None:
+        """Use the calibrated kernel and hyperparameters of `choice` (one run)."""
+        from deepalign.kernels import MatrixKernel  # kernels import agents' posterior nowhere
+
+        if self._dense is None:
+            items = item_inputs(torch.arange(self._n_items))
+            with torch.no_grad():
+                self._dense = self.base_kernel(items, items).to_dense().to(torch.float64)
+            self._scale = distance_scale(self._dense, self._arm_items)
+        self.choice = choice
+        matrix = calibrated_kernel(self._dense, float(choice.temperature[0]), self._scale)
+        self.kernel = MatrixKernel(matrix)
+        hyper = self.initial_hyperparameters
+        self.hyperparameters = GPHyperparameters(
+            mean=hyper.mean,
+            outputscale=hyper.outputscale * float(choice.outputscale[0]),
+            noise_variance=hyper.noise_variance * float(choice.noise_scale[0]),
+        )
 
     def condition(self, items: Tensor, rewards: Tensor) -> None:
         """Condition on observations: items (LongTensor `n_obs`), rewards (float64 `n_obs`)."""
         if items.numel() == 0:
             self._model = None
             return
+        if self.calibration is not None and self.calibration.fits_after(items.numel()):
+            hyper = self.initial_hyperparameters
+            stats = observation_statistics(items[None], rewards[None], self._n_items)
+            self._calibrate(select_hyperparameters(
+                self._dense, self._scale, *stats, hyper.mean, hyper.outputscale,
+                hyper.noise_variance, self.calibration,
+            ))
         self._model = self._build(items, rewards)
         n_obs = items.numel()
         if self.refit_every is not None and n_obs >= 2:

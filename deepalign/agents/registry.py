@@ -16,18 +16,29 @@ from gpytorch.kernels import Kernel
 
 from deepalign.agents.base import AgentFactory, BanditAgent
 from deepalign.agents.baselines import IndependentThompsonAgent, RandomAgent
+from deepalign.agents.calibration import (
+    DEFAULT_CALIBRATION,
+    KernelCalibration,
+    median_heuristic_kernel,
+)
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import (
     DEFAULT_BETA,
     DEFAULT_SAFE_BETA,
+    GPGreedyAgent,
     GPThompsonAgent,
     GPUCBAgent,
     SafeGPAgent,
 )
 from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION, GPHyperparameters
-from deepalign.agents.regression import DEFAULT_EPSILON, KernelRegressionAgent, SVRAgent
+from deepalign.agents.regression import (
+    DEFAULT_EPSILON,
+    KernelRegressionAgent,
+    SVRAgent,
+    kernel_matrix,
+)
 from deepalign.errors import ConfigError
-from deepalign.kernels import DeepKernel, MatrixKernel
+from deepalign.kernels import DeepKernel, MatrixKernel, constant_kernel, identity_kernel
 
 __all__ = [
     "AGENTS",
@@ -51,6 +62,10 @@ class AgentOptions:
         safe_fallback: SafeGPAgent's rule while no arm is safe ("probability" | "lcb").
         epsilon: exploration probability of kernel regression and SVR.
         prior_sd_fraction: prior SD of a rating / the value scale's range.
+        calibration: kernel calibration (`deepalign.agents.calibration`): GP agents fit a
+            temperature, outputscale and noise to their observations on its schedule; kernel
+            regression and SVR use the kernel on its median distance scale. None keeps every
+            kernel as given (the paper's fixed prior). Exclusive with `refit_every`.
     """
 
     refit_every: int | None = None
@@ -59,6 +74,14 @@ class AgentOptions:
     safe_fallback: str = "probability"
     epsilon: float = DEFAULT_EPSILON
     prior_sd_fraction: float = DEFAULT_PRIOR_SD_FRACTION
+    calibration: KernelCalibration | None = DEFAULT_CALIBRATION
+
+    def __post_init__(self) -> None:
+        if self.refit_every is not None and self.calibration is not None:
+            raise ConfigError(
+                "'refit_every' and 'calibration' both refit GP hyperparameters; choose one "
+                "(--refit-every with --calibration off)"
+            )
 
 
 AgentBuilder = Callable[[ValueBandit, "Kernel | None", AgentOptions], BanditAgent]
@@ -79,14 +102,31 @@ def _hyper(env: ValueBandit, options: AgentOptions) -> GPHyperparameters:
 
 def _gp_ts(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
     return GPThompsonAgent(
-        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every
+        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every,
+        options.calibration,
     )
 
 
 def _gp_ucb(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
     return GPUCBAgent(
-        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every, options.beta
+        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every,
+        options.beta, options.calibration,
     )
+
+
+def _greedy(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+    return GPGreedyAgent(
+        kernel, env.arm_items, env.n_items, _hyper(env, options), options.refit_every,
+        options.calibration,
+    )
+
+
+def _smoother_kernel(env: ValueBandit, kernel: Kernel, options: AgentOptions):
+    """The kernel as kernel regression and SVR use it: on its median distance scale among
+    the arms with calibration on, else as given."""
+    if options.calibration is None:
+        return kernel
+    return median_heuristic_kernel(kernel_matrix(kernel, env.n_items), env.arm_items)
 
 
 def _safe_gp(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
@@ -99,6 +139,7 @@ def _safe_gp(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> 
         options.refit_every,
         options.beta_safe,
         options.safe_fallback,
+        options.calibration,
     )
 
 
@@ -106,12 +147,16 @@ def _kernel_regression(
     env: ValueBandit, kernel: Kernel | None, options: AgentOptions
 ) -> BanditAgent:
     return KernelRegressionAgent(
-        kernel, env.arm_items, env.n_items, _hyper(env, options).mean, options.epsilon
+        _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
+        _hyper(env, options).mean, options.epsilon,
     )
 
 
 def _svr(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
-    return SVRAgent(kernel, env.arm_items, env.n_items, _hyper(env, options).mean, options.epsilon)
+    return SVRAgent(
+        _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
+        _hyper(env, options).mean, options.epsilon,
+    )
 
 
 def _independent_ts(
@@ -129,6 +174,8 @@ AGENTS: dict[str, AgentSpec] = {
     "gp-ucb": AgentSpec(_gp_ucb, True, "GP-UCB, mu + sqrt(beta) sd"),
     "safe-gp": AgentSpec(_safe_gp, True, "Thompson sampling among arms whose LCB clears the "
                          "bad-action threshold"),
+    "greedy": AgentSpec(_greedy, True, "GP posterior-mean argmax, no exploration (reference "
+                        "agent)"),
     "kernel-regression": AgentSpec(_kernel_regression, True, "Nadaraya-Watson, epsilon-greedy"),
     "svr": AgentSpec(_svr, True, "support vector regression (precomputed kernel), "
                      "epsilon-greedy"),
@@ -159,6 +206,14 @@ def _human(dataset) -> Kernel:
             "none; choose another kernel (e.g. 'pretrained') or a dataset with similarity"
         )
     return MatrixKernel.from_similarity(dataset.similarity, fit_outputscale=False)
+
+
+def _constant(dataset) -> Kernel:
+    return constant_kernel(len(dataset.items), fit_outputscale=False)
+
+
+def _identity(dataset) -> Kernel:
+    return identity_kernel(len(dataset.items), fit_outputscale=False)
 
 
 def _encoder_kernel(make_encoder: Callable[[], object]) -> Callable[[object], Kernel]:
@@ -209,6 +264,10 @@ KERNELS: dict[str, KernelSpec] = {
     "lexical": KernelSpec(_encoder_kernel(_lexical), "cosine DeepKernel of TF-IDF vectors"),
     "length": KernelSpec(_encoder_kernel(_length), "cosine DeepKernel of text length only "
                          "(the paper's control)"),
+    "constant": KernelSpec(_constant, "all ones over the items: every action alike "
+                           "(reference kernel)"),
+    "identity": KernelSpec(_identity, "identity matrix over the items: independent arms "
+                           "(reference kernel)"),
 }
 
 

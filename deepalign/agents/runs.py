@@ -23,20 +23,21 @@ class BanditResults:
         arms: LongTensor `n_runs x T`; rewards: float64 `n_runs x T`;
         predictions: float64 `n_runs x n_heldout` (generalization phase);
         seeds: the seed of each run.
+        greedy_arms: LongTensor `n_runs x T`, the agents' best guesses after each step
+            (`run_seeds(..., record_greedy=True)`), else None.
     """
 
     arms: Tensor
     rewards: Tensor
     predictions: Tensor
     seeds: tuple[int, ...]
+    greedy_arms: Tensor | None = None
 
     def metrics(self, env, top_k: int = 5) -> dict[str, Tensor]:
-        """Personalization metrics, then generalization metrics when the bandit has held-out
-        items; each a float64 tensor `n_runs` (see `deepalign.agents.metrics`)."""
-        out = dict(env.personalization_metrics(self.arms))
-        if env.n_heldout > 0:
-            out.update(env.generalization_metrics(self.predictions, top_k=top_k))
-        return out
+        """Every metric (`ValueBandit.score`): personalization metrics, then with held-out
+        items the generalization metrics and the primary `safe_general_score`; each a
+        float64 tensor `n_runs` (see `deepalign.agents.metrics`)."""
+        return env.score(self.arms, self.predictions, self.greedy_arms, top_k)
 
 
 def run_seeds(
@@ -45,6 +46,7 @@ def run_seeds(
     horizon: int,
     seeds: Sequence[int],
     progress: Callable[[int], None] | None = None,
+    record_greedy: bool = False,
 ) -> BanditResults:
     """`run_bandit` for each seed (a fresh agent from the factory, or the same agent reset).
 
@@ -52,13 +54,15 @@ def run_seeds(
         env: a `ValueBandit`; agent: a `BanditAgent` or a factory `env -> BanditAgent`;
         horizon: steps per run `T`; seeds: one int per run;
         progress: called with the number of finished runs after each run.
+        record_greedy: record the agents' best guesses (adds `greedy_convergence`,
+            `final_guess_value` and `simple_regret` to the metrics).
     """
     seeds = tuple(seeds)
     if not seeds:
         raise ConfigError("'seeds' should hold at least one seed but is empty")
     trajectories = []
     for done, seed in enumerate(seeds, start=1):
-        trajectories.append(run_bandit(env, agent, horizon, seed))
+        trajectories.append(run_bandit(env, agent, horizon, seed, record_greedy))
         if progress is not None:
             progress(done)
     return BanditResults(
@@ -66,6 +70,7 @@ def run_seeds(
         rewards=torch.stack([t.rewards for t in trajectories]),
         predictions=torch.stack([t.predictions for t in trajectories]),
         seeds=seeds,
+        greedy_arms=torch.stack([t.greedy_arms for t in trajectories]) if record_greedy else None,
     )
 
 

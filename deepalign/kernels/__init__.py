@@ -16,6 +16,13 @@ from deepalign.kernels.psd import (
     validate_mask,
     validate_square_matrix,
 )
+from deepalign.kernels.reference import (
+    constant_kernel,
+    constant_matrix,
+    identity_kernel,
+    identity_matrix,
+)
+from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE, kernel_spectrum
 from deepalign.kernels.synthetic import (
     SyntheticMatrix,
     synthetic_aligned_kernel,
@@ -23,6 +30,7 @@ from deepalign.kernels.synthetic import (
 )
 
 __all__ = [
+    "NEAR_CONSTANT_TOP_SHARE",
     "DeepKernel",
     "MatrixKernel",
     "PSDRepair",
@@ -30,7 +38,12 @@ __all__ = [
     "SyntheticMatrix",
     "arm_indices",
     "arm_inputs",
+    "constant_kernel",
+    "constant_matrix",
     "gather_covariance",
+    "identity_kernel",
+    "identity_matrix",
+    "kernel_spectrum",
     "repair_psd",
     "synthetic_aligned_kernel",
     "synthetic_aligned_matrix",

@@ -10,16 +10,21 @@ import pytest
 from deepalign.bandit import main, write_json_atomic
 
 METRICS = {
+    "safe_general_score",
     "mean_reward",
     "cumulative_regret",
     "unique_actions",
     "non_optimal_actions",
     "bad_actions",
     "iterations_to_convergence",
+    "greedy_convergence",
+    "final_guess_value",
+    "simple_regret",
     "generalization_spearman",
     "greedy_value",
     "greedy_is_bad",
     "bad_in_top5",
+    "generalization_regret",
 }
 
 
@@ -64,6 +69,8 @@ def test_single_seed_has_no_sem(tmp_path):
         (["--noise-sd", "-1"], "'noise_sd'"),
         (["--json", "/no/such/dir/out.json", "--agent", "random"], "does not exist"),
         (["--kernel", "/tmp"], "encoder"),
+        (["--kernel", "human", "human"], "twice"),
+        (["--refit-every", "5"], "--calibration off"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_reason(argv, message, capsys):
@@ -99,9 +106,9 @@ def test_module_entry_point_exits_2(tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
-        "error: --kernel 'nope': not one of ['human', 'length', 'lexical', 'pretrained', "
-        "'random-init'] and not a directory; pass a kernel name or the directory of an encoder "
-        "exported by python -m deepalign.train"
+        "error: --kernel 'nope': not one of ['constant', 'human', 'identity', 'length', "
+        "'lexical', 'pretrained', 'random-init'] and not a directory; pass a kernel name or the "
+        "directory of an encoder exported by python -m deepalign.train"
     ]
 
 
@@ -115,3 +122,25 @@ def test_kernel_from_an_exported_encoder_directory(tmp_path):
     assert main([*common, "--kernel", "length", "--json", str(by_name)]) == 0
     # the exported length encoder and the built-in length control are the same kernel
     assert json.loads(by_path.read_text()) == json.loads(by_name.read_text())
+
+
+def test_several_kernels_print_one_row_each_with_the_primary_score(tmp_path, capsys):
+    out = tmp_path / "several.json"
+    argv = ["--kernel", "human", "constant", "identity", "--seeds", "3", "--horizon", "10",
+            "--json", str(out)]
+    assert main(argv) == 0
+    summary = json.loads(out.read_text())
+    assert list(summary) == ["human", "constant", "identity"]
+    assert all(set(s) == METRICS for s in summary.values())
+    printed = capsys.readouterr().out.splitlines()
+    header = next(line for line in printed if line.startswith("kernel"))
+    assert header.split()[:3] == ["kernel", "safe_general_score", "bad_actions"]
+    constant_row = next(line for line in printed if line.startswith("constant"))
+    assert constant_row.endswith("1.000 near-constant")  # rank 1: all variance in one vector
+    identity_row = next(line for line in printed if line.startswith("identity"))
+    assert "near-constant" not in identity_row
+    for name in summary:
+        score = summary[name]["safe_general_score"]["mean"]
+        bad = summary[name]["bad_actions"]["mean"]
+        top = summary[name]["bad_in_top5"]["mean"]
+        assert score == pytest.approx(1 - 0.5 * (bad / 10 + top / 5))

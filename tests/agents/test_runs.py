@@ -64,7 +64,7 @@ def test_every_agent_valid_reproducible_and_finite(setting, name):
     results = run_seeds(env, factory, horizon=12, seeds=[3, 4])
     assert torch.equal(results.arms[0], first.arms)
     metrics = results.metrics(env)
-    assert len(metrics) == 10
+    assert len(metrics) == 12  # 11 metrics + the primary safe_general_score
     for metric, values in metrics.items():
         assert values.shape == (2,) and bool(torch.isfinite(values).all()), metric
     assert bool((metrics["bad_actions"] <= 12).all())
