@@ -40,11 +40,15 @@ __all__ = [
 ]
 
 #: Agent names (as in `python -m deepalign.bandit --agent`).
-AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "kernel-regression", "svr", "independent-ts", "random")
+AGENTS = (
+    "gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr", "independent-ts", "random",
+)
 #: Agents the batched exact GP engine runs; the others fall back to the BoTorch/sklearn agents.
-ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp")
+ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy")
 #: Kernels of study 2 (real judgments).
-REAL_KERNELS = ("human", "pretrained", "aligned", "random-init", "lexical", "length")
+REAL_KERNELS = (
+    "human", "pretrained", "aligned", "random-init", "lexical", "length", "constant", "identity",
+)
 
 SPA_VALUES = (
     "act_evaluation",
@@ -62,13 +66,16 @@ class SyntheticStudyConfig:
 
     `levels`: an int n (n target alignments evenly from 0 to 1) or an explicit list in
     [0, 1]. Each run gets its own kernel (seeded by the run's seed), and the table records
-    the kernel's *measured* alignment, never the target.
+    the kernel's *measured* alignment, never the target. `references`: also run the
+    reference kernels "constant" and "identity" (condition "reference", no level) with every
+    kernel agent, beside the levels.
     """
 
     dataset: str = "spa-verb-act"
     values: tuple[str, ...] = ("act_evaluation",)
     levels: int | tuple[float, ...] = 11
     agents: tuple[str, ...] = ("gp-ts", "kernel-regression", "svr", "independent-ts")
+    references: bool = True
     seeds: int | tuple[int, ...] | None = None
     horizon: int | None = None
 
@@ -117,6 +124,13 @@ class TrainedStudyConfig:
     `dose_points` of them, evenly spaced over the epochs saved. Runs trained here keep every
     epoch's checkpoint while training (so the trainer's choice of the best epoch is
     unchanged), then only the chosen ones, the best and the last.
+    `references`: also run the reference kernels "constant" and "identity" on the same
+    bandits (condition "reference"; in the transfer variant too). `uniformity_control`: for
+    every final trained encoder (each seed, and the transfer's), also run the
+    "uniformity-matched" control: its untrained kernel blended with a constant to the trained
+    kernel's mean off-diagonal similarity (`deepalign.studies.references`);
+    `uniformity_checkpoints`: the control for each dose checkpoint too (as many runs again as
+    the dose-response itself; under calibration every control repeats "before").
     """
 
     dataset: str = "spa-verb-act"
@@ -128,6 +142,9 @@ class TrainedStudyConfig:
     runs: tuple[str, ...] = ()
     checkpoints: bool = True
     dose_points: int = 6
+    references: bool = True
+    uniformity_control: bool = True
+    uniformity_checkpoints: bool = False
     transfer: TransferConfig | None = None
     seeds: int | tuple[int, ...] | None = None
     horizon: int | None = None
@@ -144,6 +161,12 @@ class StudyConfig:
     take per batch (per worker under Ray), in MiB: a batch whose runs would need more is
     simulated in chunks of `memory_budget_mb * 2**20 // GPBanditEngine.bytes_per_run(T)` runs
     (same results; see the README's "Past one machine"); `device`: torch device of the engine.
+    `calibration`: put every kernel on an equal footing before an agent uses it
+    (`deepalign.agents.calibration`, on by default; off reproduces the paper's fixed prior).
+    `primary_metric`: the study's ONE primary safe-and-general score, fixed in the recipe
+    before the run; the report's answer leads with it (`safe_general_score`: the share of
+    good choices averaged over the exploration pulls and the top-5 held-out
+    recommendations).
     """
 
     name: str = "study"
@@ -155,6 +178,8 @@ class StudyConfig:
     batch_runs: int = 512
     memory_budget_mb: int = 1024
     device: str = "cpu"
+    calibration: bool = True
+    primary_metric: str = "safe_general_score"
     synthetic: SyntheticStudyConfig | None = None
     real: RealStudyConfig | None = None
     trained: TrainedStudyConfig | None = None
@@ -226,6 +251,13 @@ def validate_study_config(config: StudyConfig) -> None:
     if not 0.0 < config.heldout_fraction < 1.0:
         raise ConfigError(
             f"{src}: key 'heldout_fraction' should be in (0, 1) but got {config.heldout_fraction}."
+        )
+    from deepalign.studies.results import METRICS
+
+    if config.primary_metric not in METRICS:
+        raise ConfigError(
+            f"{src}: key 'primary_metric' names unknown metric {config.primary_metric!r}; "
+            f"expected one of {sorted(METRICS)} (default safe_general_score)."
         )
     if config.noise is not None and config.noise <= 0.0:
         raise ConfigError(f"{src}: key 'noise' should be positive but got {config.noise}.")

@@ -21,10 +21,12 @@ class Cell:
     """One run of the grid.
 
     `study`: "synthetic" | "real" | "trained" | "transfer". `condition`: the variant inside
-    a study ("synthetic"; "human" or "length-control"; "paired"; the transfer's training
-    dataset). `kernel`: the kernel's name ("synthetic", "human", "pretrained", ...,
-    "before", "after", "epoch-3"). `level`: target alignment of a synthetic kernel (nan
-    otherwise). `encoder_seed` / `epoch`: which trained encoder (nan when none).
+    a study ("synthetic"; "human" or "length-control"; "paired" or "uniformity-control"; the
+    transfer's training dataset; "reference" for the reference kernels of studies 1 and 3).
+    `kernel`: the kernel's name ("synthetic", "human", "pretrained", ..., "before", "after",
+    "epoch-3", "uniformity-matched", "constant", "identity"). `level`: target alignment of a
+    synthetic kernel (nan otherwise). `encoder_seed` / `epoch`: which trained encoder (nan
+    when none; for "uniformity-matched", the trained encoder whose uniformity it matches).
     """
 
     study: str

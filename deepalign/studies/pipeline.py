@@ -50,6 +50,7 @@ BACKENDS = ("local", "ray")
 _GRID_ONLY = {
     "name", "seeds", "batch_runs", "memory_budget_mb", "device", "source", "values", "levels",
     "agents", "kernels", "test_datasets", "encoder_seeds", "checkpoints", "dose_points",
+    "references", "uniformity_control", "uniformity_checkpoints",
 }
 
 

@@ -2,10 +2,12 @@
 
 On a dataset with both human similarity and human values on the same items (`spa-verb-act`),
 each kernel (human judgments, pretrained encoder, aligned encoder, random-init encoder,
-lexical, length) is measured against the human similarity and drives the agents on each
-value. The paper's **length control** repeats every kernel with the reward *and* the
-reference similarity taken from action length (characters of the action text): reward =
-length, reference similarity `1 - |L_i - L_j| / (max L - min L)` over the same observed pairs.
+lexical, length, and the reference kernels "constant" and "identity" of
+`deepalign.studies.references`) is measured against the human similarity and drives the
+agents on each value; the recipe's `kernels` list says which run. The paper's **length
+control** repeats every kernel with the reward *and* the reference similarity taken from
+action length (characters of the action text): reward = length, reference similarity
+`1 - |L_i - L_j| / (max L - min L)` over the same observed pairs.
 An effect of human alignment that also appears under the length reward is a generic
 "aligned kernel helps" effect; one that does not is specific to human judgments.
 
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from deepalign.agents import ValueBandit
+from deepalign.agents.calibration import DEFAULT_CALIBRATION
 from deepalign.data import Dataset, ValueRatings
 from deepalign.encoders import (
     LengthEncoder,
@@ -38,6 +41,7 @@ from deepalign.studies.config import StudyConfig, seed_list
 from deepalign.studies.encoders import encoder_directory
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment
+from deepalign.studies.references import REFERENCE_KERNELS, reference_matrix
 from deepalign.studies.runner import KernelBatch
 from deepalign.studies.sources import StudySources
 
@@ -85,6 +89,7 @@ class RealPlan:
         self.seeds = seed_list(self.section.seeds if self.section.seeds is not None
                                else config.seeds)
         self._horizon = self.section.horizon or config.horizon
+        self.calibration = DEFAULT_CALIBRATION if config.calibration else None
         self._encoders: dict[str, nn.Module] = {}
 
     def conditions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -162,6 +167,8 @@ class RealPlan:
         texts = tuple(dataset.items.texts)
         if kernel == "human":
             return self.sources.judgment_matrix(dataset.similarity)
+        if kernel in REFERENCE_KERNELS:  # every action alike / independent arms
+            return reference_matrix(kernel, len(texts))
         if kernel == "lexical":
             return self.sources.encoder_matrix(LexicalEncoder().fit(texts), texts)
         if kernel == "length":

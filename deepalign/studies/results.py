@@ -31,7 +31,9 @@ __all__ = [
     "ALIGNMENT_COLUMNS",
     "COLUMNS",
     "GENERALIZATION_METRICS",
+    "KERNEL_COLUMNS",
     "METRICS",
+    "PRIMARY_METRICS",
     "PERSONALIZATION_METRICS",
     "ResultsStore",
     "ResultsTable",
@@ -44,23 +46,38 @@ IDENTITY_COLUMNS = (
     "cell_id", "study", "condition", "dataset", "value", "kernel", "agent", "seed", "level",
     "encoder_seed", "epoch",
 )
-INFO_COLUMNS = ("horizon", "n_arms", "n_heldout", "backend")
+INFO_COLUMNS = ("horizon", "n_arms", "n_heldout", "backend", "calibration")
 #: Measured alignment of the run's kernel (Spearman with the reference similarity over its
 #: observed pairs): among personalization arms ("train"), among held-out items, between the
 #: two ("cross") and over all pairs; `alignment_source` says against what it was measured.
 ALIGNMENT_COLUMNS = (
     "alignment_train", "alignment_heldout", "alignment_cross", "alignment_all", "alignment_source",
 )
+#: The run's kernel as given (before calibration) over all its items: effective rank
+#: (exp of the entropy of its normalised eigenvalues) and the share of its variance in the top
+#: eigenvector (`deepalign.kernels.kernel_spectrum`; near-constant above 0.9); then the
+#: calibration the run ended with (`deepalign.agents.calibration`: temperature and
+#: outputscale multiples; NaN with calibration off or for agents that fit nothing).
+KERNEL_COLUMNS = (
+    "kernel_effective_rank", "kernel_top_share", "calibration_temperature",
+    "calibration_outputscale",
+)
 PERSONALIZATION_METRICS = (
     "mean_reward", "cumulative_regret", "unique_actions", "non_optimal_actions",
-    "bad_actions", "iterations_to_convergence", "greedy_convergence",
+    "bad_actions", "iterations_to_convergence", "greedy_convergence", "final_guess_value",
+    "simple_regret",
 )
-GENERALIZATION_METRICS = ("generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top5")
-METRICS = PERSONALIZATION_METRICS + GENERALIZATION_METRICS
-COLUMNS = IDENTITY_COLUMNS + INFO_COLUMNS + ALIGNMENT_COLUMNS + METRICS
+GENERALIZATION_METRICS = (
+    "generalization_spearman", "greedy_value", "greedy_is_bad", "bad_in_top5",
+    "generalization_regret",
+)
+#: The primary safe-and-general score (`deepalign.agents.metrics.safe_general_score`).
+PRIMARY_METRICS = ("safe_general_score",)
+METRICS = PRIMARY_METRICS + PERSONALIZATION_METRICS + GENERALIZATION_METRICS
+COLUMNS = IDENTITY_COLUMNS + INFO_COLUMNS + ALIGNMENT_COLUMNS + KERNEL_COLUMNS + METRICS
 
 _STRING = {"cell_id", "study", "condition", "dataset", "value", "kernel", "agent", "backend",
-           "alignment_source"}
+           "calibration", "alignment_source"}
 _INTEGER = {"seed", "horizon", "n_arms", "n_heldout"}
 
 

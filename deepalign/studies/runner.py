@@ -8,16 +8,20 @@ the `ResultsStore`, writing each finished batch atomically, with a tqdm progress
 
 Agents and their path:
 
-* "gp-ts", "gp-ucb", "safe-gp": `deepalign.agents.engine.GPBanditEngine` (exact GP posterior
-  over every item, personalization items `available`, held-out predictions = the final
-  posterior mean), policies `ThompsonPolicy`, `UCBPolicy(beta)`,
-  `SafePolicy(threshold, beta_safe)` with the agents' default `AgentOptions`;
+* "gp-ts", "gp-ucb", "safe-gp", "greedy": `deepalign.agents.engine.GPBanditEngine` (exact
+  GP posterior over every item, personalization items `available`, held-out predictions =
+  the final posterior mean), policies `ThompsonPolicy`, `UCBPolicy(beta)`,
+  `SafePolicy(threshold, beta_safe)`, `GreedyPolicy` with the agents' default
+  `AgentOptions`;
 * "kernel-regression", "svr", "independent-ts", "random": the agents of `deepalign.agents`
   run one seed at a time by `run_bandit`.
 
-GP hyperparameters are `GPHyperparameters.from_bandit(env)` (never fitted): constant mean at
-the scale's midpoint, outputscale `(0.25 * range)^2` times the unit-diagonal kernel, noise
-variance the environment's mean reward-noise variance.
+GP hyperparameters start from `GPHyperparameters.from_bandit(env)`: constant mean at the
+scale's midpoint, outputscale `(0.25 * range)^2` times the unit-diagonal kernel, noise
+variance the environment's mean reward-noise variance. With the plan's `calibration` (the
+default) each run then fits a temperature and outputscale to its own rewards
+(`deepalign.agents.calibration`), and kernel regression / SVR use the kernel on its median
+distance scale; with calibration off everything stays fixed (the paper's protocol).
 """
 
 from __future__ import annotations
@@ -32,19 +36,22 @@ from torch import Tensor
 
 from deepalign.agents import (
     AgentOptions,
-    GPBanditEngine,
     GPHyperparameters,
     IndependentThompsonAgent,
     KernelRegressionAgent,
     RandomAgent,
-    SafePolicy,
     SVRAgent,
-    ThompsonPolicy,
-    UCBPolicy,
     ValueBandit,
     run_bandit,
 )
+from deepalign.agents.calibration import (
+    DEFAULT_CALIBRATION,
+    KernelCalibration,
+    median_heuristic_kernel,
+)
+from deepalign.agents.engine_runs import run_engine_seeds
 from deepalign.errors import ConfigError
+from deepalign.kernels import kernel_spectrum
 from deepalign.studies.config import ENGINE_AGENTS
 from deepalign.studies.grid import Cell, batches
 from deepalign.studies.results import METRICS, ResultsStore
@@ -54,7 +61,7 @@ __all__ = [
     "simulate_batch",
 ]
 
-KERNEL_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "kernel-regression", "svr")
+KERNEL_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr")
 #: Default memory budget of one batch's engine state (bytes): 1 GiB, as `GPBanditEngine`'s.
 DEFAULT_MEMORY_BUDGET = 2**30
 
@@ -76,7 +83,10 @@ class KernelBatch:
 
 
 class StudyPlan(Protocol):
-    """What `run_grid` needs from a study: its bandits and its kernels."""
+    """What `run_grid` needs from a study: its bandits and its kernels, and whether its
+    kernels are calibrated (`calibration`: a `KernelCalibration`, or None for off)."""
+
+    calibration: KernelCalibration | None
 
     def bandit(self, cell: Cell) -> ValueBandit:
         """The bandit of `cell` (cached by the plan: cells of a batch share it)."""
@@ -88,15 +98,6 @@ class StudyPlan(Protocol):
         """Steps T of the runs of `cell`."""
 
 
-def _engine_policy(agent: str, env: ValueBandit):
-    options = AgentOptions()  # the agents' defaults: same beta and beta_safe on both paths
-    if agent == "gp-ts":
-        return ThompsonPolicy()
-    if agent == "gp-ucb":
-        return UCBPolicy(beta=options.beta)
-    return SafePolicy(threshold=env.threshold, beta_safe=options.beta_safe)
-
-
 def evaluate_kernel(
     env: ValueBandit,
     matrix: Tensor,
@@ -104,15 +105,17 @@ def evaluate_kernel(
     horizon: int = 50,
     seeds: Sequence[int] = tuple(range(16)),
     device: str = "cpu",
+    calibration: KernelCalibration | None = DEFAULT_CALIBRATION,
 ) -> dict[str, Tensor]:
-    """Play `len(seeds)` runs of an engine agent ("gp-ts", "gp-ucb", "safe-gp") on `env`
-    with the kernel `matrix` (`n_items x n_items`, unit diagonal, or one per run
-    `n_runs x n_items x n_items`) and return every metric, each a float64 tensor `n_runs`."""
+    """Play `len(seeds)` runs of an engine agent (one of `ENGINE_AGENTS`) on `env` with the
+    kernel `matrix` (`n_items x n_items`, unit diagonal, or one per run
+    `n_runs x n_items x n_items`), calibrated unless `calibration` is None, and return every
+    metric, each a float64 tensor `n_runs`."""
     if agent not in ENGINE_AGENTS:
         raise ConfigError(f"'agent' should be one of {ENGINE_AGENTS} but got {agent!r}")
     hyper = GPHyperparameters.from_bandit(env)
-    arms, predictions, greedy = _engine_runs(
-        agent, env, hyper, matrix, horizon, list(seeds), device
+    arms, predictions, greedy, _ = _engine_runs(
+        agent, env, hyper, matrix, horizon, list(seeds), device, calibration=calibration
     )
     return _score(env, arms, predictions, greedy)
 
@@ -120,39 +123,26 @@ def evaluate_kernel(
 def _score(
     env: ValueBandit, arms: Tensor, predictions: Tensor, greedy: Tensor
 ) -> dict[str, Tensor]:
-    metrics = dict(env.personalization_metrics(arms, greedy))
-    if env.n_heldout > 0:
-        metrics.update(env.generalization_metrics(predictions))
-    return metrics
+    return env.score(arms, predictions, greedy)
 
 
 def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device,
-                 memory_budget_bytes=DEFAULT_MEMORY_BUDGET):
-    engine = GPBanditEngine(
-        hyper.outputscale * matrix,
-        mean=hyper.mean,
-        noise_variance=hyper.noise_variance,
-        memory_budget_bytes=memory_budget_bytes,
-        device=device,
+                 memory_budget_bytes=DEFAULT_MEMORY_BUDGET, calibration=None):
+    """(arms, held-out predictions, best guesses, `n_runs x 4` calibration or None) of
+    `run_engine_seeds` with the agents' default options (same beta and beta_safe as the
+    BoTorch agents)."""
+    options = AgentOptions(calibration=calibration)
+    results, calibrated = run_engine_seeds(
+        env, matrix, agent, horizon, seeds, options, device, memory_budget_bytes
     )
-    trajectory = engine.simulate(
-        _engine_policy(agent, env),
-        env.true_values,
-        env.noise_sd,
-        horizon,
-        list(seeds),
-        available=~env.heldout,
-        record_greedy=True,
-    )
-    position = torch.full((env.n_items,), -1, dtype=torch.long)
-    position[env.arm_items] = torch.arange(env.n_arms)
-    arms = position[trajectory.arms.cpu()]
-    greedy = position[trajectory.greedy_arms.cpu()]
-    predictions = trajectory.posterior_mean.cpu()[:, env.heldout_items]
-    return arms, predictions, greedy
+    return results.arms, results.predictions, results.greedy_arms, calibrated
 
 
-def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matrix: Tensor | None):
+def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matrix: Tensor | None,
+                   calibration: KernelCalibration | None = None):
+    if matrix is not None and calibration is not None:
+        matrix = median_heuristic_kernel(matrix, env.arm_items)  # nothing to fit a temperature by
+
     def build(_env):
         if agent == "kernel-regression":
             return KernelRegressionAgent(matrix, env.arm_items, env.n_items, hyper.mean)
@@ -167,11 +157,11 @@ def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matri
     return build
 
 
-def _sequential_runs(agent, env, hyper, matrix, horizon, seeds, progress):
+def _sequential_runs(agent, env, hyper, matrix, horizon, seeds, progress, calibration=None):
     arms, predictions, greedy = [], [], []
     for i, seed in enumerate(seeds):
         run_matrix = None if matrix is None else (matrix[i] if matrix.dim() == 3 else matrix)
-        factory = _agent_factory(agent, env, hyper, run_matrix)
+        factory = _agent_factory(agent, env, hyper, run_matrix, calibration)
         trajectory = run_bandit(env, factory, horizon, seed, record_greedy=True)
         arms.append(trajectory.arms)
         predictions.append(trajectory.predictions)
@@ -202,9 +192,12 @@ def simulate_batch(
     needs_kernel = first.agent in KERNEL_AGENTS
     if needs_kernel and kernels.matrix is None:
         raise ConfigError(f"agent {first.agent!r} needs a kernel but cell {first.cell_id} has none")
+    calibration = plan.calibration
+    calibrated = None
     if first.agent in ENGINE_AGENTS:
-        arms, predictions, greedy = _engine_runs(
-            first.agent, env, hyper, kernels.matrix, horizon, seeds, device, memory_budget_bytes
+        arms, predictions, greedy, calibrated = _engine_runs(
+            first.agent, env, hyper, kernels.matrix, horizon, seeds, device, memory_budget_bytes,
+            calibration,
         )
         backend = "engine"
         if progress is not None:
@@ -212,10 +205,11 @@ def simulate_batch(
     else:
         matrix = kernels.matrix if needs_kernel else None
         arms, predictions, greedy = _sequential_runs(
-            first.agent, env, hyper, matrix, horizon, seeds, progress
+            first.agent, env, hyper, matrix, horizon, seeds, progress, calibration
         )
         backend = "sequential"
     metrics = _score(env, arms, predictions, greedy)
+    rank, top_share = _spectrum(kernels.matrix if needs_kernel else None, len(cells))
     rows = []
     for i, cell in enumerate(cells):
         row: dict[str, object] = {
@@ -224,7 +218,11 @@ def simulate_batch(
             "agent": cell.agent, "seed": cell.seed, "level": cell.level,
             "encoder_seed": cell.encoder_seed, "epoch": cell.epoch, "horizon": horizon,
             "n_arms": env.n_arms, "n_heldout": env.n_heldout, "backend": backend,
+            "calibration": "off" if calibration is None else "on",
             "alignment_source": kernels.source,
+            "kernel_effective_rank": float(rank[i]), "kernel_top_share": float(top_share[i]),
+            "calibration_temperature": math.nan if calibrated is None else float(calibrated[i, 0]),
+            "calibration_outputscale": math.nan if calibrated is None else float(calibrated[i, 1]),
         }
         for split in ("train", "heldout", "cross", "all"):
             values = kernels.alignment.get(split)
@@ -233,6 +231,16 @@ def simulate_batch(
             row[name] = float(metrics[name][i]) if name in metrics else math.nan
         rows.append(row)
     return rows
+
+
+def _spectrum(matrix: Tensor | None, n_runs: int) -> tuple[Tensor, Tensor]:
+    """(effective rank, top-eigenvector share), each `n_runs`, of the runs' kernels as given
+    (NaN for kernel-free agents)."""
+    if matrix is None:
+        nan = torch.full((n_runs,), math.nan, dtype=torch.float64)
+        return nan, nan
+    rank, share = kernel_spectrum(matrix.to(torch.float64))
+    return rank.expand(n_runs), share.expand(n_runs)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ reference (seeded by the dataset, level and run seed, so every agent and value m
 same kernels), rescaled to a unit diagonal, and its alignment *measured* (`kernel_alignment`);
 the table records the measured alignment, never the target. Agents that use no kernel
 (independent Thompson sampling, random) run once per value and seed, as reference lines.
+With `references` (the default) every kernel agent also runs the reference kernels
+"constant" and "identity" (`deepalign.studies.references`; condition "reference", level nan)
+on the same bandits; their alignment is measured like any kernel's and is nan (no rank order).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from collections.abc import Sequence
 import torch
 
 from deepalign.agents import ValueBandit
+from deepalign.agents.calibration import DEFAULT_CALIBRATION
 from deepalign.kernels import synthetic_aligned_matrix
 from deepalign.studies.analysis import KERNEL_FREE_AGENTS
 from deepalign.studies.config import StudyConfig, level_list, seed_list
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment, unit_diagonal
+from deepalign.studies.references import REFERENCE_CONDITION, REFERENCE_KERNELS, reference_matrix
 from deepalign.studies.runner import KernelBatch
 from deepalign.studies.sources import StudySources
 
@@ -40,23 +45,28 @@ class SyntheticPlan:
         self.seeds = seed_list(self.section.seeds if self.section.seeds is not None
                                else config.seeds)
         self._horizon = self.section.horizon or config.horizon
+        self.calibration = DEFAULT_CALIBRATION if config.calibration else None
         self._recent: dict[tuple, dict[int, tuple[torch.Tensor, dict[str, float]]]] = {}
 
     def cells(self) -> list[Cell]:
-        """values x levels x kernel agents x seeds, then the kernel-free agents x seeds."""
+        """Per value: levels x kernel agents x seeds, the kernel-free agents x seeds, then
+        (with `references`) the reference kernels x kernel agents x seeds."""
         s = self.section
+        kernel_agents = [agent for agent in s.agents if agent not in KERNEL_FREE_AGENTS]
         out = []
         for value in s.values:
             for level in level_list(s.levels):
-                for agent in s.agents:
-                    if agent in KERNEL_FREE_AGENTS:
-                        continue
+                for agent in kernel_agents:
                     out += [Cell(self.study, "synthetic", s.dataset, value, "synthetic", agent,
                                  seed, level=level) for seed in self.seeds]
             for agent in s.agents:
                 if agent in KERNEL_FREE_AGENTS:
                     out += [Cell(self.study, "synthetic", s.dataset, value, "none", agent, seed)
                             for seed in self.seeds]
+            for kernel in REFERENCE_KERNELS if s.references else ():
+                for agent in kernel_agents:
+                    out += [Cell(self.study, REFERENCE_CONDITION, s.dataset, value, kernel,
+                                 agent, seed) for seed in self.seeds]
         return out
 
     def horizon(self, cell: Cell) -> int:
@@ -72,6 +82,12 @@ class SyntheticPlan:
         if first.kernel == "none":
             nan = torch.full((len(cells),), math.nan, dtype=torch.float64)
             return KernelBatch(None, dict.fromkeys(ALIGNMENT_SPLITS, nan), source)
+        if first.kernel in REFERENCE_KERNELS:
+            matrix, measured = self._reference(first)
+            return KernelBatch(matrix, {
+                split: torch.full((len(cells),), measured[split], dtype=torch.float64)
+                for split in ALIGNMENT_SPLITS
+            }, source)
         built = [self._kernel(cell) for cell in cells]
         matrix = torch.stack([b[0] for b in built])
         alignment = {
@@ -100,3 +116,17 @@ class SyntheticPlan:
                                          self.sources.heldout(dataset))
             kernels[cell.seed] = (matrix, alignment)
         return kernels[cell.seed]
+
+    def _reference(self, cell: Cell) -> tuple[torch.Tensor, dict[str, float]]:
+        """The reference kernel of `cell` over the dataset's items and its measured
+        alignment (nan: a constant matrix, or constant off-diagonal pairs, has no order)."""
+        dataset = self.sources.dataset(cell.dataset, cell.value)
+
+        def build() -> tuple[torch.Tensor, dict[str, float]]:
+            similarity = dataset.similarity
+            matrix = reference_matrix(cell.kernel, len(dataset.items))
+            return matrix, kernel_alignment(matrix, similarity.matrix, similarity.mask,
+                                            self.sources.heldout(dataset))
+
+        return self.sources.cached(("reference-kernel", cell.dataset, dataset.items.ids,
+                                    cell.kernel), build)

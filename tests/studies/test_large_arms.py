@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepalign.agents.calibration import KernelCalibration
 from deepalign.agents.engine import GPBanditEngine
 from deepalign.studies import load_study_config, read_table, run_study
 from deepalign.studies.pipeline import build_plans
@@ -30,9 +31,10 @@ real:
 """
 
 
-def formula(n_arms: int, horizon: int, rng_chunk: int = 64, per_run_kernel: bool = False) -> int:
+def formula(n_arms: int, horizon: int, rng_chunk: int = 64, per_run_kernel: bool = False,
+            calibrated: bool = False) -> int:
     """The README's memory formula, written out independently of the engine."""
-    squares = 8 + (2 if per_run_kernel else 0)
+    squares = 8 + (2 if per_run_kernel else 0) + (4 if calibrated else 0)
     return 8 * squares * n_arms**2 + 32 * rng_chunk * (1 + 2 * n_arms) + 16 * horizon
 
 
@@ -71,6 +73,8 @@ def test_bytes_per_run_is_the_documented_formula():
     assert GPBanditEngine(per_run).bytes_per_run(7) == formula(N_ARMS, 7, per_run_kernel=True)
     # the act853 recipe: 1024 MiB // 50.1 MB = 21 runs per chunk
     assert 2**30 // formula(N_ARMS, 100) == 21
+    calibrated = GPBanditEngine(kernel, calibration=KernelCalibration())
+    assert calibrated.bytes_per_run(100) == formula(N_ARMS, 100, calibrated=True)
 
 
 @pytest.mark.parametrize("runs_per_chunk", [1, 2, 3])
@@ -88,7 +92,8 @@ def test_small_budget_forces_chunks_with_identical_rows(cell_batch, monkeypatch,
     whole = simulate_batch(plan, cells, memory_budget_bytes=2**40)
     assert chunks == [5]
     chunks.clear()
-    budget = runs_per_chunk * formula(N_ARMS, 8) + formula(N_ARMS, 8) // 2  # not a multiple
+    one = formula(N_ARMS, 8, calibrated=True)  # studies calibrate by default
+    budget = runs_per_chunk * one + one // 2  # not a multiple
     chunked = simulate_batch(plan, cells, memory_budget_bytes=budget)
     expected = [min(runs_per_chunk, 5 - start) for start in range(0, 5, runs_per_chunk)]
     assert chunks == expected and len(chunks) == math.ceil(5 / runs_per_chunk) > 1

@@ -35,6 +35,7 @@ synthetic:
   values: [act_evaluation]
   levels: [0.5]
   agents: [gp-ts, independent-ts]
+  references: false
 real:
   values: [act_evaluation]
   kernels: [human, lexical]
