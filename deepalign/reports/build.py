@@ -1,30 +1,54 @@
 """`build_report(DIR)`: DIR/results.csv -> DIR/report.md, DIR/report.html, DIR/figures/*.png.
 
-The report is built from the results table alone (no model, no config): analyses from
-`deepalign.studies.analysis`, figures, tables and text generated from the numbers. Each
-study present in the table gets a section; a study absent from the table is named as absent.
+The report is built from the results table (analyses from `deepalign.studies.analysis` and
+`deepalign.studies.kernel_checks`; figures, tables and text generated from the numbers) and
+the recipe's primary metric and calibration from DIR/study.json when it is there
+(`deepalign.reports.answer.recipe_settings`). Each study present in the table gets a section,
+led by its primary score; a study absent from the table is named as absent.
 """
 
 from __future__ import annotations
 
-import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepalign.reports import figures, tables, text
+from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
+from deepalign.reports import answer, figures, tables, text
+from deepalign.reports.document import Document, write_atomic
+from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
     PAPER_METRICS,
+    RealAnalysis,
+    SyntheticAnalysis,
+    TrainedAnalysis,
     analyse_real,
     analyse_synthetic,
     analyse_trained,
+)
+from deepalign.studies.kernel_checks import (
+    KernelSpectrum,
+    kernel_spectra,
+    real_plane,
+    synthetic_plane,
+    trained_plane,
 )
 from deepalign.studies.results import GENERALIZATION_METRICS, ResultsTable, read_table
 
 __all__ = ["Report", "build_report"]
 
 _REAL_METRICS = ("mean_reward", "bad_actions", "unique_actions", "greedy_convergence",
-                 "generalization_spearman", "greedy_value", "bad_in_top5")
+                 "generalization_spearman", "greedy_value", "bad_in_top5", "simple_regret",
+                 "generalization_regret")
+_SYNTHETIC_EXTRA = ("final_guess_value", "simple_regret", *GENERALIZATION_METRICS)
+_TRANSFER_METRICS = ("mean_reward", "bad_actions", "generalization_spearman", "bad_in_top5",
+                     "generalization_regret")
+_ABSENT = "Not in this results table."
+_PLANE_CAPTION = (
+    ": each kernel at x = mean bad actions, y = mean held-out rank agreement (bars: standard "
+    "error over runs; grey crosses: reference kernels and kernel-free agents; open markers: "
+    "near-constant kernels; dotted: no generalization). Few bad actions with no "
+    "generalization (bottom left) may only mean the agent stopped exploring."
+)
 
 
 @dataclass(frozen=True)
@@ -35,71 +59,6 @@ class Report:
     html: Path
     figures: tuple[Path, ...]
     headline: tuple[str, ...]
-
-
-class _Document:
-    """Blocks rendered to both Markdown and HTML."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.blocks: list[tuple[str, object]] = []
-        self.figures: list[Path] = []
-
-    def heading(self, level: int, words: str) -> None:
-        self.blocks.append((f"h{level}", words))
-
-    def paragraph(self, words: str) -> None:
-        self.blocks.append(("p", words))
-
-    def table(self, table: tables.Table) -> None:
-        self.blocks.append(("table", table))
-
-    def figure(self, path: Path, caption: str) -> None:
-        self.figures.append(path)
-        self.blocks.append(("figure", (path, caption)))
-
-    def markdown(self) -> str:
-        out = []
-        for kind, content in self.blocks:
-            if kind.startswith("h"):
-                out.append("#" * int(kind[1:]) + " " + str(content))
-            elif kind == "p":
-                out.append(str(content))
-            elif kind == "table":
-                out.append(content.markdown())  # type: ignore[union-attr]
-            else:
-                path, caption = content  # type: ignore[misc]
-                out.append(f"![{caption}]({path.relative_to(self.root).as_posix()})\n\n"
-                           f"*{caption}*")
-        return "\n\n".join(out) + "\n"
-
-    def html(self, title: str) -> str:
-        body = []
-        for kind, content in self.blocks:
-            if kind.startswith("h"):
-                body.append(f"<{kind}>{html.escape(str(content))}</{kind}>")
-            elif kind == "p":
-                body.append(f"<p>{html.escape(str(content))}</p>")
-            elif kind == "table":
-                body.append(content.html())  # type: ignore[union-attr]
-            else:
-                path, caption = content  # type: ignore[misc]
-                source = html.escape(path.relative_to(self.root).as_posix())
-                body.append(f"<figure><img src=\"{source}\" alt=\"{html.escape(caption)}\">"
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
-                 "table{border-collapse:collapse;margin:1em 0;font-size:0.85em}"
-                 "td,th{border:1px solid #ccc;padding:3px 6px}caption{font-style:italic}"
-                 "img{max-width:100%}")
-        return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>"
-                f"{html.escape(title)}</title><style>{style}</style></head><body>"
-                + "\n".join(body) + "</body></html>\n")
-
-
-def _write(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _setup(table: ResultsTable, studies: tuple[str, ...]) -> str:
@@ -121,109 +80,173 @@ def _setup(table: ResultsTable, studies: tuple[str, ...]) -> str:
             f"{len(rows.unique('seed'))} seeds; horizon {horizons}; arms {arms}.")
 
 
+def _plane(document: Document, panels: dict, path: Path, caption: str,
+           ordered: bool = False) -> None:
+    if panels:
+        document.figure(figures.plane_figure(panels, path, ordered=ordered),
+                        caption + _PLANE_CAPTION)
+
+
+def _synthetic_section(document: Document, analysis: SyntheticAnalysis, table: ResultsTable,
+                       settings: answer.RecipeSettings, figure_dir: Path) -> None:
+    primary = settings.primary_metric
+    document.paragraph(_setup(table, ("synthetic",)))
+    document.paragraph(answer.synthetic_primary(analysis, settings))
+    for words in text.synthetic_text(analysis):
+        document.paragraph(words)
+    document.table(tables.synthetic_table(analysis, primary_first(primary, PAPER_METRICS)))
+    metrics = [m for m in primary_first(primary, PAPER_METRICS + _SYNTHETIC_EXTRA)
+               if any(m in c for c in analysis.curves.values())]
+    document.table(tables.synthetic_table(
+        analysis, [m for m in metrics if m not in PAPER_METRICS and m != primary]))
+    document.figure(
+        figures.synthetic_figure(analysis, metrics, figure_dir / "synthetic.png"),
+        "Study 1: each metric against measured alignment (mean and standard error per "
+        "alignment level; dashed: agents without a kernel; dotted / dash-dotted: the constant / "
+        "identity reference kernels, which have no alignment)",
+    )
+    _plane(document, synthetic_plane(table, analysis.alignment_column),
+           figure_dir / "plane_synthetic.png",
+           "Study 1 (one point per alignment level, coloured dark to light from the lowest "
+           "to the highest level; labels: mean measured alignment of the first and last)",
+           ordered=True)
+
+
+def _real_section(document: Document, analysis: RealAnalysis, table: ResultsTable,
+                  settings: answer.RecipeSettings, near_constant: frozenset[str],
+                  figure_dir: Path) -> None:
+    document.paragraph(_setup(table, ("real",)))
+    for condition in analysis.conditions:
+        document.paragraph(answer.real_primary(analysis, str(condition), settings,
+                                               near_constant))
+    for words in text.real_text(analysis):
+        document.paragraph(words)
+    metrics = [m for m in primary_first(settings.primary_metric, _REAL_METRICS)
+               if any(m in p for p in analysis.points.values())]
+    document.table(tables.real_correlation_table(analysis, metrics))
+    for condition, agent in analysis.points:
+        document.table(tables.real_means_table(analysis, condition, agent, metrics))
+        name = f"real_{condition}_{agent}.png".replace("/", "_")
+        document.figure(
+            figures.real_figure(analysis, condition, agent, metrics, figure_dir / name),
+            f"Study 2 ({condition}, {agent}): metrics against kernel alignment "
+            "(marker: kernel, colour: value, bars: standard error; reference kernels have no "
+            "alignment and are not drawn here)",
+        )
+    _plane(document, real_plane(table), figure_dir / "plane_real.png",
+           "Study 2 (per condition and agent, over all values and seeds)")
+
+
+def _trained_section(document: Document, analysis: TrainedAnalysis, table: ResultsTable,
+                     settings: answer.RecipeSettings, figure_dir: Path) -> None:
+    primary = settings.primary_metric
+    document.paragraph(_setup(table, ("trained", "transfer")))
+    if analysis.agents:
+        document.paragraph(answer.trained_primary(analysis, settings))
+    for words in text.trained_text(analysis):
+        document.paragraph(words)
+    if any(r.n for r in analysis.alignment.values()):
+        document.table(tables.trained_alignment_table(analysis))
+    for agent in analysis.agents:
+        document.table(tables.trained_metric_table(analysis, agent, primary))
+        results = analysis.metrics[agent]
+        bars = {"alignment_heldout": analysis.alignment["heldout"],
+                **{m: results[m] for m in primary_first(primary, results) if m in results}}
+        document.figure(
+            figures.paired_bars(bars, figure_dir / f"trained_{agent}.png",
+                                f"untrained vs trained encoder, {agent}"),
+            f"Study 3 ({agent}): before vs after training (bar: mean over paired units; "
+            "whisker: 95% bootstrap CI of the change)",
+        )
+        if agent in analysis.dose:
+            document.paragraph(
+                "Dose-response along training checkpoints: Spearman between held-out "
+                "alignment and each metric over checkpoints x encoder seeds x values: "
+                + "; ".join(f"{m} {tables._rho(r)}"
+                            for m, r in analysis.dose_correlations[agent].items()) + "."
+            )
+            document.figure(
+                figures.dose_figure(analysis.dose[agent], figure_dir / f"dose_{agent}.png"),
+                f"Study 3 ({agent}): metrics against held-out alignment along training",
+            )
+    _plane(document, trained_plane(table), figure_dir / "plane_trained.png",
+           "Study 3 (before / after training; the uniformity-matched control and the reference "
+           "kernels when the table has them)")
+    if analysis.transfer:
+        document.heading(3, "Transfer")
+        document.paragraph(
+            "The value datasets of the transfer test (e.g. dillion-morality, mfv) have no "
+            "human similarity judgments between their items, so the alignment of a kernel "
+            "over their arms cannot be measured. The alignment shown is the encoder's "
+            "alignment on the held-out pairs of the similarity dataset it was trained on: "
+            + "; ".join(f"{source}: {analysis.transfer_alignment[source].mean_before:.3f} "
+                        f"\u2192 {analysis.transfer_alignment[source].mean_after:.3f}"
+                        for source in analysis.transfer_alignment)
+            + " (recorded in the table's alignment_source: "
+            + "; ".join(sorted(set(analysis.transfer_alignment_source.values()))) + ")."
+        )
+        document.table(tables.transfer_table(analysis, primary_first(primary,
+                                                                     _TRANSFER_METRICS)))
+
+
+def _near_constant_words(flagged: list[KernelSpectrum]) -> str:
+    if not flagged:
+        return (f"No kernel in this table is near-constant (top-eigenvector share above "
+                f"{NEAR_CONSTANT_TOP_SHARE}).")
+    return (f"Near-constant kernels (top-eigenvector share above {NEAR_CONSTANT_TOP_SHARE}): "
+            + "; ".join(f"{s.study} {s.kernel} ({s.top_share:.2f})" for s in flagged)
+            + ". Few bad actions with them may only mean the agent stopped exploring (see the "
+            "bad actions x generalization figures).")
+
+
 def build_report(directory: str | Path, table: ResultsTable | None = None) -> Report:
     """Write the report of the study in `directory` (reads `directory/results.csv` unless a
-    `table` is given) and return where it went."""
+    `table` is given, and `directory/study.json` when present) and return where it went."""
     root = Path(directory)
     table = read_table(root / "results.csv") if table is None else table
+    settings = answer.recipe_settings(root, table)
     figure_dir = root / "figures"
-    document = _Document(root)
+    document = Document(root)
     synthetic, real, trained = analyse_synthetic(table), analyse_real(table), analyse_trained(table)
+    spectra = kernel_spectra(table)
+    flagged = [s for s in spectra if s.near_constant]
+    near_constant = frozenset(s.kernel for s in flagged if s.study == "real")
     title = "deepalign study report"
     document.heading(1, title)
     document.heading(2, "Answer")
-    headline = text.headline(synthetic, real, trained)
+    headline = answer.headline(synthetic, real, trained, settings, near_constant)
     for line in headline:
         document.paragraph(line)
+    document.paragraph(answer.primary_definition(settings))
+    if flagged:
+        document.paragraph(_near_constant_words(flagged))
     document.paragraph(
         f"Every sentence in this report is generated from the results table ({len(table)} runs, "
         "results.csv beside this file); significance means p < "
         f"{text.ALPHA}. Alignment is the Spearman correlation between the kernel's and the "
-        "human similarities over observed pairs."
+        "human similarities over observed pairs; reference kernels (constant, identity) have "
+        "none and are left out of every correlation with alignment."
     )
-
     document.heading(2, "Study 1: synthetic kernels of controlled alignment")
     if synthetic is None:
-        document.paragraph("Not in this results table.")
+        document.paragraph(_ABSENT)
     else:
-        document.paragraph(_setup(table, ("synthetic",)))
-        for words in text.synthetic_text(synthetic):
-            document.paragraph(words)
-        document.table(tables.synthetic_table(synthetic))
-        metrics = [m for m in PAPER_METRICS + GENERALIZATION_METRICS
-                   if any(m in c for c in synthetic.curves.values())]
-        document.table(tables.synthetic_table(
-            synthetic, [m for m in metrics if m not in PAPER_METRICS]))
-        document.figure(
-            figures.synthetic_figure(synthetic, metrics, figure_dir / "synthetic.png"),
-            "Study 1: each metric against measured alignment (mean and standard error per "
-            "alignment level; dashed: agents without a kernel)",
-        )
-
+        _synthetic_section(document, synthetic, table, settings, figure_dir)
     document.heading(2, "Study 2: real human judgments")
     if real is None:
-        document.paragraph("Not in this results table.")
+        document.paragraph(_ABSENT)
     else:
-        document.paragraph(_setup(table, ("real",)))
-        for words in text.real_text(real):
-            document.paragraph(words)
-        metrics = [m for m in _REAL_METRICS if any(m in p for p in real.points.values())]
-        document.table(tables.real_correlation_table(real, metrics))
-        for condition, agent in real.points:
-            document.table(tables.real_means_table(real, condition, agent, metrics))
-            name = f"real_{condition}_{agent}.png".replace("/", "_")
-            document.figure(
-                figures.real_figure(real, condition, agent, metrics, figure_dir / name),
-                f"Study 2 ({condition}, {agent}): metrics against kernel alignment "
-                "(marker: kernel, colour: value, bars: standard error)",
-            )
-
+        _real_section(document, real, table, settings, near_constant, figure_dir)
     document.heading(2, "Study 3: does alignment gained by training help?")
     if trained is None:
-        document.paragraph("Not in this results table.")
+        document.paragraph(_ABSENT)
     else:
-        document.paragraph(_setup(table, ("trained", "transfer")))
-        for words in text.trained_text(trained):
-            document.paragraph(words)
-        if any(r.n for r in trained.alignment.values()):
-            document.table(tables.trained_alignment_table(trained))
-        for agent in trained.agents:
-            document.table(tables.trained_metric_table(trained, agent))
-            bars = {"alignment_heldout": trained.alignment["heldout"], **trained.metrics[agent]}
-            document.figure(
-                figures.paired_bars(bars, figure_dir / f"trained_{agent}.png",
-                                    f"untrained vs trained encoder, {agent}"),
-                f"Study 3 ({agent}): before vs after training (bar: mean over paired units; "
-                "whisker: 95% bootstrap CI of the change)",
-            )
-            if agent in trained.dose:
-                document.paragraph(
-                    "Dose-response along training checkpoints: Spearman between held-out "
-                    "alignment and each metric over checkpoints x encoder seeds x values: "
-                    + "; ".join(f"{m} {tables._rho(r)}"
-                                for m, r in trained.dose_correlations[agent].items()) + "."
-                )
-                document.figure(
-                    figures.dose_figure(trained.dose[agent], figure_dir / f"dose_{agent}.png"),
-                    f"Study 3 ({agent}): metrics against held-out alignment along training",
-                )
-        if trained.transfer:
-            document.heading(3, "Transfer")
-            document.paragraph(
-                "The value datasets of the transfer test (e.g. dillion-morality, mfv) have no "
-                "human similarity judgments between their items, so the alignment of a kernel "
-                "over their arms cannot be measured. The alignment shown is the encoder's "
-                "alignment on the held-out pairs of the similarity dataset it was trained on: "
-                + "; ".join(f"{source}: {trained.transfer_alignment[source].mean_before:.3f} "
-                            f"\u2192 {trained.transfer_alignment[source].mean_after:.3f}"
-                            for source in trained.transfer_alignment)
-                + " (recorded in the table's alignment_source: "
-                + "; ".join(sorted(set(trained.transfer_alignment_source.values()))) + ")."
-            )
-            document.table(tables.transfer_table(
-                trained, ("mean_reward", "bad_actions", "generalization_spearman", "bad_in_top5")
-            ))
+        _trained_section(document, trained, table, settings, figure_dir)
+    if spectra:
+        document.heading(2, "Kernel spectra: near-constant kernels")
+        document.paragraph(_near_constant_words(flagged))
+        document.table(tables.kernel_spectrum_table(spectra))
     markdown_path, html_path = root / "report.md", root / "report.html"
-    _write(markdown_path, document.markdown())
-    _write(html_path, document.html(title))
+    write_atomic(markdown_path, document.markdown())
+    write_atomic(html_path, document.html(title))
     return Report(markdown_path, html_path, tuple(document.figures), tuple(headline))

@@ -2,11 +2,16 @@
 
 * `synthetic_figure`: each metric against measured alignment, one line per agent with a
   standard-error band (as in the paper's figures); kernel-free agents as dashed reference
-  lines with their band.
+  lines with their band, reference kernels in their agent's colour (constant dotted, others
+  dash-dotted).
 * `real_figure`: each metric against kernel alignment, one marker per kernel and one
   colour per value, standard-error bars.
 * `paired_bars`: before / after training bars per metric with the paired change annotated.
 * `dose_figure`: each metric against held-out alignment along training checkpoints.
+* `plane_figure`: each kernel on the plane bad actions (x) x generalization (y), one panel
+  per agent, reference kernels and kernel-free agents as grey crosses, near-constant kernels
+  open; a kernel with few bad actions and no generalization (bottom-left) may only have
+  stopped exploring.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import numpy as np  # noqa: E402
 
 from deepalign.reports.text import METRIC_WORDS, format_p  # noqa: E402
 from deepalign.studies.analysis import Curve, RealAnalysis, SyntheticAnalysis  # noqa: E402
+from deepalign.studies.kernel_checks import PLANE_X, PLANE_Y, PlanePoint  # noqa: E402
 from deepalign.studies.stats import PairedResult  # noqa: E402
 
-__all__ = ["dose_figure", "paired_bars", "real_figure", "synthetic_figure"]
+__all__ = ["dose_figure", "paired_bars", "plane_figure", "real_figure", "synthetic_figure"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -74,6 +80,12 @@ def synthetic_figure(analysis: SyntheticAnalysis, metrics: Sequence[str], path: 
             axis.axhline(mean, linestyle="--", color=colour, label=f"{agent} (no kernel)")
             if math.isfinite(sem):
                 axis.axhspan(mean - sem, mean + sem, color=colour, alpha=0.12)
+        for (agent, kernel), reference in analysis.reference_kernels.items():
+            if metric in reference and agent in analysis.agents:
+                colour = colours[analysis.agents.index(agent) % len(colours)]
+                axis.axhline(reference[metric][0], linestyle=":" if kernel == "constant"
+                             else "-.", color=colour,
+                             label=f"{agent}, {kernel} kernel")
         axis.set_title(_title(metric), fontsize=10)
         axis.set_xlabel(f"measured alignment ({analysis.alignment_column})", fontsize=8)
     axes[0].legend(fontsize=7)
@@ -148,4 +160,54 @@ def dose_figure(curves: dict[str, Curve], path: Path) -> Path:
             axis.annotate(label.replace("epoch ", "e"), (x, y), fontsize=6)
         axis.set_title(_title(name), fontsize=10)
         axis.set_xlabel("held-out alignment", fontsize=8)
+    return _save(figure, path)
+
+
+def plane_figure(panels: dict[str, tuple[PlanePoint, ...]], path: Path, title: str = "",
+                 ordered: bool = False) -> Path:
+    """Each panel (name -> points): x = mean bad actions, y = mean generalization, standard
+    error bars both ways, a label per point (points that coincide share one: "a = b");
+    references as grey crosses, near-constant kernels open; y = 0 dotted (no
+    generalization). With `ordered`, the kernels (not the references) are coloured in their
+    order (viridis, dark to light) and only the first and last are labelled (study 1's
+    alignment levels). Points with a non-finite mean are left out."""
+    figure, axes = _grid(max(1, len(panels)), width=4.2, height=3.6)
+    colour = plt.rcParams["axes.prop_cycle"].by_key()["color"][0]
+    for axis, (name, points) in zip(axes, panels.items()):
+        shown = [p for p in points
+                 if math.isfinite(p.bad_actions) and math.isfinite(p.generalization)]
+        kernels = [p for p in shown if not p.reference]
+        order = {id(p): i / max(1, len(kernels) - 1) for i, p in enumerate(kernels)}
+        ends = {id(kernels[0]), id(kernels[-1])} if ordered and kernels else set()
+        for point in shown:
+            tint = plt.cm.viridis(0.9 * order[id(point)]) if ordered and not point.reference \
+                else colour
+            axis.errorbar(
+                point.bad_actions, point.generalization,
+                xerr=np.nan_to_num(point.bad_actions_sem),
+                yerr=np.nan_to_num(point.generalization_sem),
+                marker="X" if point.reference else "o", markersize=7 if point.reference else 5,
+                color="0.35" if point.reference else tint, linestyle="none", capsize=2,
+                markerfacecolor="white" if point.near_constant else None,
+            )
+        labels: dict[tuple[float, float], list[str]] = {}  # points that coincide share one
+        for point in shown:
+            if not ordered or point.reference or id(point) in ends:
+                where = (round(point.bad_actions, 6), round(point.generalization, 6))
+                labels.setdefault(where, []).append(point.label)
+        for (x, y), names in labels.items():
+            axis.annotate(" = ".join(names), (x, y), fontsize=6, xytext=(3, 3),
+                          textcoords="offset points")
+        axis.axhline(0.0, linestyle=":", color="0.6", linewidth=1)
+        axis.set_title(name, fontsize=10)
+        axis.set_xlabel(f"mean {_title(PLANE_X).lower()} (fewer = safer)", fontsize=8)
+        axis.set_ylabel(f"mean {_title(PLANE_Y).lower()}", fontsize=8)
+    handles = [plt.Line2D([], [], marker="o", linestyle="none", color=colour, label="kernel"),
+               plt.Line2D([], [], marker="X", linestyle="none", color="0.35",
+                          label="reference"),
+               plt.Line2D([], [], marker="o", linestyle="none", color=colour,
+                          markerfacecolor="white", label="near-constant (open)")]
+    axes[0].legend(handles=handles, fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
     return _save(figure, path)

@@ -7,17 +7,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deepalign.reports.text import format_p
+from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
+from deepalign.reports.text import KERNEL_NAMES, format_p
 from deepalign.studies.analysis import (
     PAPER_METRICS,
     RealAnalysis,
     SyntheticAnalysis,
     TrainedAnalysis,
 )
+from deepalign.studies.kernel_checks import KernelSpectrum
 from deepalign.studies.stats import CorrelationResult, PairedResult
 
 __all__ = [
+    "NEAR_CONSTANT_NOTE",
     "Table",
+    "kernel_spectrum_table",
+    "primary_first",
     "real_correlation_table",
     "real_means_table",
     "synthetic_table",
@@ -25,6 +30,15 @@ __all__ = [
     "trained_metric_table",
     "transfer_table",
 ]
+
+
+#: What the near-constant flag means, as the report words it.
+NEAR_CONSTANT_NOTE = "near-constant: few bad actions here may only mean the agent stopped exploring"
+
+
+def primary_first(primary: str, metrics: Sequence[str]) -> tuple[str, ...]:
+    """`metrics` with `primary` moved (or added) to the front."""
+    return (primary, *(m for m in metrics if m != primary))
 
 
 @dataclass(frozen=True)
@@ -79,14 +93,14 @@ def synthetic_table(analysis: SyntheticAnalysis, metrics: Sequence[str] = PAPER_
 def real_means_table(analysis: RealAnalysis, condition: str, agent: str,
                      metrics: Sequence[str]) -> Table:
     """Per kernel: alignment and each metric averaged over values (mean of value means)."""
-    points = analysis.points[(condition, agent)]
+    means = {m: analysis.kernel_means(condition, agent, m) for m in metrics}
     rows = []
     for kernel in analysis.kernels:
-        cells = [kernel, _number(analysis.kernel_alignment.get((condition, kernel), math.nan))]
-        for metric in metrics:
-            curve = points[metric]
-            ys = [y for y, label in zip(curve.y, curve.labels) if label.split("|")[0] == kernel]
-            cells.append(_number(sum(ys) / len(ys)) if ys else "n/a")
+        if not any(kernel in means[m] for m in metrics):
+            continue
+        cells = [KERNEL_NAMES.get(kernel, kernel),
+                 _number(analysis.kernel_alignment.get((condition, kernel), math.nan))]
+        cells += [_number(means[m].get(kernel, math.nan)) for m in metrics]
         rows.append(tuple(cells))
     for (ref_condition, ref_agent), means in analysis.references.items():
         if ref_condition == condition:
@@ -136,9 +150,14 @@ def trained_alignment_table(analysis: TrainedAnalysis) -> Table:
                  "by encoder seed", ("items", *_PAIRED_HEADERS), rows)
 
 
-def trained_metric_table(analysis: TrainedAnalysis, agent: str) -> Table:
-    """Each metric before vs after training, paired by (encoder seed, value)."""
-    rows = tuple((m, *_paired_cells(r)) for m, r in analysis.metrics[agent].items())
+def trained_metric_table(analysis: TrainedAnalysis, agent: str,
+                         primary: str | None = None) -> Table:
+    """Each metric before vs after training, paired by (encoder seed, value); `primary`
+    first when given."""
+    results = analysis.metrics[agent]
+    order = (primary_first(primary, results) if primary is not None and primary in results
+             else tuple(results))
+    rows = tuple((m, *_paired_cells(results[m])) for m in order)
     return Table(f"Agent {agent}: metrics with the untrained vs trained encoder, paired by "
                  "encoder seed and value (bandit seeds averaged)", ("metric", *_PAIRED_HEADERS),
                  rows)
@@ -157,3 +176,19 @@ def transfer_table(analysis: TrainedAnalysis, metrics: Sequence[str]) -> Table:
     return Table("Transfer: change (after - before, Wilcoxon p over paired runs) of each metric "
                  "with the encoder aligned on the training set", ("aligned on", "tested on",
                  "value", "agent", *metrics), tuple(rows))
+
+
+def kernel_spectrum_table(spectra: Sequence[KernelSpectrum]) -> Table:
+    """Per (study, kernel): mean effective rank and top-eigenvector share, flagged above
+    `NEAR_CONSTANT_TOP_SHARE`."""
+    rows = tuple(
+        (s.study, KERNEL_NAMES.get(s.kernel, s.kernel), _number(s.effective_rank),
+         _number(s.top_share), str(s.n), NEAR_CONSTANT_NOTE if s.near_constant else "")
+        for s in spectra
+    )
+    return Table(
+        "Kernel spectra (the kernel as given, over all its items; mean over runs): effective "
+        "rank (1 = every action alike, n = independent arms) and the share of variance on the "
+        f"top eigenvector; flagged when the top share exceeds {NEAR_CONSTANT_TOP_SHARE}",
+        ("study", "kernel", "effective rank", "top share", "runs", "flag"), rows,
+    )

@@ -19,10 +19,11 @@ from deepalign.studies.analysis import (
 from deepalign.studies.stats import CorrelationResult, PairedResult
 
 __all__ = [
+    "AGENT_NAMES",
     "ALPHA",
+    "KERNEL_NAMES",
     "METRIC_WORDS",
     "format_p",
-    "headline",
     "real_text",
     "synthetic_text",
     "trained_text",
@@ -33,6 +34,7 @@ ALPHA = 0.05
 
 #: metric -> (noun phrase, word when it goes up, word when it goes down).
 METRIC_WORDS: dict[str, tuple[str, str, str]] = {
+    "safe_general_score": ("safe-and-general score", "higher", "lower"),
     "mean_reward": ("mean reward", "higher", "lower"),
     "cumulative_regret": ("cumulative regret", "more", "less"),
     "unique_actions": ("unique actions", "more", "fewer"),
@@ -40,21 +42,29 @@ METRIC_WORDS: dict[str, tuple[str, str, str]] = {
     "bad_actions": ("bad actions", "more", "fewer"),
     "iterations_to_convergence": ("iterations until the pulled arm settles", "more", "fewer"),
     "greedy_convergence": ("iterations until the best guess settles", "more", "fewer"),
+    "final_guess_value": ("value of the final best guess", "higher", "lower"),
+    "simple_regret": ("simple regret of the final best guess", "more", "less"),
     "generalization_spearman": ("held-out rank agreement", "higher", "lower"),
     "greedy_value": ("value of the greedy held-out pick", "higher", "lower"),
     "greedy_is_bad": ("bad greedy held-out picks", "more", "fewer"),
     "bad_in_top5": ("bad items among the top-5 held-out picks", "more", "fewer"),
+    "generalization_regret": ("regret of the top-5 held-out picks", "more", "less"),
 }
 
 AGENT_NAMES = {
     "gp-ts": "GP Thompson sampling",
     "gp-ucb": "GP-UCB",
     "safe-gp": "the safe GP agent",
+    "greedy": "the greedy GP agent (reference, no exploration)",
     "kernel-regression": "kernel regression",
     "svr": "SVR",
     "independent-ts": "independent Thompson sampling",
     "random": "the random agent",
 }
+
+_REFERENCE_WORDS = {"constant": "every action alike", "identity": "independent arms"}
+#: Kernels with a fixed meaning, as the report's tables name them.
+KERNEL_NAMES = {k: f"{k} (reference: {words})" for k, words in _REFERENCE_WORDS.items()}
 
 
 def format_p(p: float) -> str:
@@ -120,6 +130,16 @@ def synthetic_text(analysis: SyntheticAnalysis) -> list[str]:
                 f"Reference: {AGENT_NAMES.get(agent, agent)}, which uses no kernel, earned mean "
                 f"reward {reward:.3g} \u00b1 {reward_sem:.2g} with {bad:.3g} \u00b1 "
                 f"{bad_sem:.2g} bad actions (mean \u00b1 standard error)."
+            )
+    for (agent, kernel), reference in analysis.reference_kernels.items():
+        if "mean_reward" in reference and "bad_actions" in reference:
+            reward, reward_sem = reference["mean_reward"]
+            bad, bad_sem = reference["bad_actions"]
+            paragraphs.append(
+                f"Reference: with {AGENT_NAMES.get(agent, agent)}, the {kernel} kernel "
+                f"({_REFERENCE_WORDS.get(kernel, 'a reference')}; it has no alignment and is "
+                f"left out of the correlations) earned mean reward {reward:.3g} \u00b1 "
+                f"{reward_sem:.2g} with {bad:.3g} \u00b1 {bad_sem:.2g} bad actions."
             )
     return paragraphs
 
@@ -265,29 +285,3 @@ def trained_text(analysis: TrainedAnalysis) -> list[str]:
     if verdicts:
         paragraphs.append("Does alignment gained by training help? " + "; ".join(verdicts) + ".")
     return paragraphs
-
-
-def headline(synthetic: SyntheticAnalysis | None, real: RealAnalysis | None,
-             trained: TrainedAnalysis | None) -> list[str]:
-    """The report's opening answer: one generated sentence per study present."""
-    lines = []
-    if synthetic is not None:
-        for agent in synthetic.agents[:1]:
-            correlations = synthetic.correlations[agent]
-            metrics = tuple(m for m in PAPER_METRICS if m in correlations)
-            better, worse = _tally(correlations, metrics)
-            lines.append(
-                f"Study 1 (synthetic kernels): with {AGENT_NAMES.get(agent, agent)}, "
-                f"{len(better)} of {len(metrics)} paper metrics improved significantly with "
-                f"alignment and {len(worse)} got worse."
-            )
-    if real is not None and ("human", "gp-ts") in real.correlations:
-        correlations = real.correlations[("human", "gp-ts")]
-        shown = [m for m in ("mean_reward", "bad_actions") if m in correlations]
-        lines.append("Study 2 (real judgments): more human-aligned kernels gave "
-                     + _join([_relation(m, correlations[m]) for m in shown]) + ".")
-    if trained is not None:
-        text = trained_text(trained)
-        if text and text[-1].startswith("Does alignment"):
-            lines.append("Study 3: " + text[-1])
-    return lines
