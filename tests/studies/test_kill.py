@@ -12,12 +12,15 @@ import torch
 from deepalign.studies import load_study_config, read_table, run_study
 from deepalign.studies.results import ResultsStore
 
-# 24 batches of one run over the 853 ACT behaviours (~0.1 s each): long enough to kill mid-way
+# 24 batches of one run over the 853 ACT behaviours (~0.1 s each): long enough to kill mid-way.
+# Calibration off keeps each batch that short (calibrated runs' batch and process invariance
+# is tested in tests/agents/test_engine_calibrated.py and test_large_arms.py).
 RECIPE = """
 name: kill
 seeds: 12
 horizon: 40
 batch_runs: 1
+calibration: false
 real:
   dataset: act-behaviors
   values: [act_evaluation]

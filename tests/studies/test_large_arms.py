@@ -138,10 +138,26 @@ def test_peak_memory_of_a_large_batch_stays_within_the_budget(tmp_path):
     unchunked, 4 n_arms^2 float64 per run at a refresh); with a 256 MiB budget the engine plays
     chunks of 5 runs and the process's peak grows by less than the budget."""
     recipe = tmp_path / "act.yaml"
-    recipe.write_text(RECIPE.replace("horizon: 8", "horizon: 260"))  # past a refresh (250)
+    recipe.write_text(  # past a refresh (250); the fixed-prior path
+        RECIPE.replace("horizon: 8", "horizon: 260\ncalibration: false")
+    )
     budget = 256 * 2**20
     assert budget // formula(N_ARMS, 260) == 5
-    probe = subprocess.run([sys.executable, "-c", PROBE, str(recipe), str(budget), "30"],
+    _assert_peak_within(recipe, budget, 30)
+
+
+def test_peak_memory_with_calibration_stays_within_the_budget(tmp_path):
+    """Calibrated runs keep a per-run kernel and square root too (4 n_arms^2 more per run):
+    8 runs past two fits (after 5 and 10 observations) in chunks of 2."""
+    recipe = tmp_path / "act.yaml"
+    recipe.write_text(RECIPE.replace("horizon: 8", "horizon: 11"))
+    one = formula(N_ARMS, 11, calibrated=True)
+    budget = 2 * one + one // 2
+    _assert_peak_within(recipe, budget, 8)
+
+
+def _assert_peak_within(recipe, budget: int, n_runs: int) -> None:
+    probe = subprocess.run([sys.executable, "-c", PROBE, str(recipe), str(budget), str(n_runs)],
                            capture_output=True, text=True, timeout=300,
                            env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
                                 "PATH": "/usr/bin:/bin"})
