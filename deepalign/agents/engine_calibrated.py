@@ -63,14 +63,42 @@ class TiePriorities:
         return drawn.transpose(0, 1).to(self.device, self.dtype)
 
 
+class SquareRoots:
+    """Square roots `F_r` of the runs' calibrated kernels, for Thompson samples.
+
+    With one kernel and one distance scale for every run (the usual case), the root of each
+    temperature's kernel is computed once per simulation and shared: a run's root is then
+    `sqrt(outputscale_r) F_t` (the principal root of `c A` is `sqrt(c)` times `A`'s), so a
+    fit costs no per-run eigendecomposition. Otherwise (one kernel per run) each run's root
+    is computed at each fit.
+    """
+
+    def __init__(self, kernel: Tensor, scale: Tensor, calibration: KernelCalibration) -> None:
+        self.kernel, self.scale, self.calibration = kernel, scale, calibration
+        self.shared = kernel.dim() == 2 and bool((scale == scale[0]).all())
+        self._roots: dict[float, Tensor] = {}
+
+    def __call__(self, covariance: Tensor, choice: CalibrationChoice) -> Tensor:
+        """`n_runs x n_arms x n_arms` roots of the runs' `covariance` (made by `choice`)."""
+        if not self.shared:
+            return _square_root(covariance)
+        roots = []
+        for temperature in choice.temperature.tolist():
+            if temperature not in self._roots:
+                unit = calibrated_kernel(self.kernel, temperature, self.scale[0])
+                self._roots[temperature] = _square_root(unit.unsqueeze(0))[0]
+            roots.append(self._roots[temperature])
+        return torch.stack(roots) * choice.outputscale.sqrt().view(-1, 1, 1)
+
+
 def _rebuild(kernel, scale, choice, mean, noise_variance, counts, sums, n_observed,
-             refresh_every, needs_factor):
+             refresh_every, roots: SquareRoots | None):
     covariance = calibrated_kernel(kernel, choice.temperature, scale, choice.outputscale)
     noise = noise_variance * choice.noise_scale
     posterior = BatchedGPPosterior(covariance, mean, noise, refresh_every, block=1)
     if n_observed:
         posterior.restart(counts, sums, n_observed)
-    factor = _square_root(covariance) if needs_factor else None
+    factor = None if roots is None else roots(covariance, choice)
     return posterior, factor
 
 
@@ -136,8 +164,9 @@ def run_calibrated_loop(
     sums = torch.zeros(n_runs, n_arms, **options)
     squares = torch.zeros(n_runs, n_arms, **options)
     choice = CalibrationChoice.default(calibration, n_runs, values.dtype, values.device)
+    roots = SquareRoots(kernel, scale, calibration) if policy.needs_sample else None
     posterior, factor = _rebuild(kernel, scale, choice, mean, noise_variance, counts, sums, 0,
-                                 refresh_every, policy.needs_sample)
+                                 refresh_every, roots)
     arms_out = torch.empty(n_runs, horizon, dtype=torch.long, device=values.device)
     rewards_out = torch.empty(n_runs, horizon, **options)
     greedy_out = torch.empty_like(arms_out) if record_greedy else None
@@ -170,7 +199,7 @@ def run_calibrated_loop(
                     calibration,
                 )
                 posterior, factor = _rebuild(kernel, scale, choice, mean, noise_variance,
-                                             counts, sums, t, refresh_every, policy.needs_sample)
+                                             counts, sums, t, refresh_every, roots)
             if greedy_out is not None:
                 greedy_out[:, t - 1] = argmax(masked(posterior.mean, available), ties)
             arms_out[:, t - 1] = arms
