@@ -36,7 +36,7 @@ from deepalign.agents.calibration import (
     select_hyperparameters,
 )
 from deepalign.agents.engine_exact import RANK_TOL, SYMMETRY_TOL
-from deepalign.agents.engine_loop import Trajectory
+from deepalign.agents.engine_loop import Trajectory, loop_trajectory
 from deepalign.agents.engine_policies import EnginePolicy, argmax, masked
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.engine_random import RunNoise, sample_seed
@@ -206,17 +206,9 @@ def run_calibrated_loop(
             rewards_out[:, t - 1] = rewards
             if safe is not None:
                 safe_out.append(safe)
-    return Trajectory(
-        arms=arms_out,
-        rewards=rewards_out,
-        posterior_mean=posterior.mean,
-        posterior_var=posterior.variance,
-        seeds=tuple(seeds),
-        safe_pulls=torch.stack(safe_out, dim=1) if safe_out else None,
-        posterior_covariance=posterior.covariance if keep_covariance else None,
-        greedy_arms=greedy_out,
-        calibration=torch.stack(
-            [choice.temperature, choice.outputscale, choice.noise_scale, choice.log_evidence],
-            dim=1,
-        ),
+    final = torch.stack(
+        [choice.temperature, choice.outputscale, choice.noise_scale, choice.log_evidence], dim=1
+    )
+    return loop_trajectory(
+        arms_out, rewards_out, posterior, seeds, safe_out, keep_covariance, greedy_out, final
     )

@@ -16,7 +16,7 @@ from deepalign.agents.engine_policies import EnginePolicy, ThompsonPolicy, maske
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.engine_random import RunNoise
 
-__all__ = ["Trajectory", "run_bandit_loop"]
+__all__ = ["Trajectory", "loop_trajectory", "run_bandit_loop"]
 
 
 @dataclass(frozen=True)
@@ -132,15 +132,34 @@ def run_bandit_loop(
             if safe is not None:
                 safe_out.append(safe)
         offset += block.reward.shape[0]
+    return loop_trajectory(
+        arms_out, rewards_out, posterior, seeds, safe_out, keep_covariance, greedy_out
+    )
+
+
+def loop_trajectory(
+    arms: Tensor,
+    rewards: Tensor,
+    posterior: BatchedGPPosterior,
+    seeds: Sequence[int],
+    safe: list[Tensor],
+    keep_covariance: bool,
+    greedy: Tensor | None,
+    calibration: Tensor | None = None,
+) -> Trajectory:
+    """The `Trajectory` of a finished step loop (`run_bandit_loop`, `run_calibrated_loop`):
+    its recorded arms and rewards, the final posterior, per-step safety flags (`safe`, one
+    bool `n_runs` per step, or empty), best guesses and calibration."""
     return Trajectory(
-        arms=arms_out,
-        rewards=rewards_out,
+        arms=arms,
+        rewards=rewards,
         posterior_mean=posterior.mean,
         posterior_var=posterior.variance,
         seeds=tuple(seeds),
-        safe_pulls=torch.stack(safe_out, dim=1) if safe_out else None,
+        safe_pulls=torch.stack(safe, dim=1) if safe else None,
         posterior_covariance=posterior.covariance if keep_covariance else None,
-        greedy_arms=greedy_out,
+        greedy_arms=greedy,
+        calibration=calibration,
     )
 
 
