@@ -26,7 +26,9 @@ from deepalign.errors import ConfigError
 __all__ = ["ENGINE_AGENTS", "engine_policy", "run_engine_seeds"]
 
 ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy")
-"""The agents the batched engine plays (the others run one seed at a time)."""
+"""The agents the batched engine plays (the others run one seed at a time); the same tuple as
+`deepalign.studies.config.ENGINE_AGENTS`, which recipe validation reads without importing torch
+(a test keeps the two equal)."""
 
 
 def engine_policy(agent: str, env: ValueBandit, options: AgentOptions):

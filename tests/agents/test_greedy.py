@@ -155,3 +155,12 @@ def test_registered_as_a_kernel_agent():
     greedy = engine.simulate(GreedyPolicy(), torch.tensor([0.0, 1.0, 2.0]), 0.1, 5, [4])
     thompson = engine.simulate(ThompsonPolicy(), torch.tensor([0.0, 1.0, 2.0]), 0.1, 5, [4])
     assert greedy.arms.shape == thompson.arms.shape == (1, 5)
+
+
+def test_engine_agent_lists_agree():
+    """The studies' recipe validation (no torch import) and the engine runner name the same
+    engine agents."""
+    from deepalign.agents.engine_runs import ENGINE_AGENTS as RUNNER
+    from deepalign.studies.config import ENGINE_AGENTS as RECIPES
+
+    assert RUNNER == RECIPES
