@@ -68,6 +68,8 @@ from torch import Tensor
 from deepalign.errors import ConfigError
 
 __all__ = [
+    "EVIDENCE_TIE_TOL",
+    "MIN_DISTANCE_SCALE",
     "CalibrationChoice",
     "KernelCalibration",
     "calibrated_kernel",
@@ -79,7 +81,23 @@ __all__ = [
 ]
 
 _RUN_CHUNK = 64
-"""Runs per chunk of the batched marginal-likelihood grid (bounds its memory)."""
+"""Most runs per chunk of the batched marginal-likelihood grid."""
+
+_FIT_BYTES = 2**28
+"""Memory a chunk of the grid may take (256 MiB): about six `n_temperatures x m x m` float64
+arrays per run, `m` the most distinct arms a run has observed, so long horizons over many
+arms get smaller chunks."""
+
+EVIDENCE_TIE_TOL = 1e-9
+"""Grid points whose log evidence is within this much (relative to `max(1, |best|)`) of the
+best are ties, resolved towards the grid centre: with one distinct arm observed, say, every
+temperature explains the data equally well, and the first grid point (the smallest
+temperature, near-independent arms) would switch the kernel off for no reason."""
+
+MIN_DISTANCE_SCALE = 1e-6
+"""The smallest median arm distance `h` calibration accepts: below it the kernel's
+round-off (1e-16 of its entries) is amplified by `1 / (t h)` in `exp((C - 1) / (t h))`, and the
+calibrated matrix can be far from PSD."""
 
 
 def _positive_grid(values, name: str) -> tuple[float, ...]:
@@ -280,8 +298,9 @@ def select_hyperparameters(
 ) -> CalibrationChoice:
     """The grid point of highest marginal likelihood of each run's observations.
 
-    Only kernel entries among each run's observed items are read (so neither held-out
-    items nor their values can matter), and only those items' statistics.
+    Only kernel entries among each run's observed items matter (so neither held-out items
+    nor their values can): the padding rows of unobserved items are gathered but multiplied
+    by zero counts. Runs are processed in chunks whose memory `_FIT_BYTES` bounds.
 
     Args:
         kernel: `n_items x n_items` (shared) or `n_runs x n_items x n_items`, the kernel as
@@ -296,8 +315,9 @@ def select_hyperparameters(
         calibration: the grid.
 
     Returns:
-        a `CalibrationChoice`; a run with no observation gets the grid centre. Ties go to
-        the first grid point in (temperature, outputscale, noise) order.
+        a `CalibrationChoice`; a run with no observation gets the grid centre. Points within
+        `EVIDENCE_TIE_TOL` of the best are ties, resolved towards the grid centre (the
+        smallest `|log t| + |log s| + |log q|`), then by grid order.
     """
     n_runs = counts.shape[0]
     dtype, device = torch.float64, counts.device
@@ -309,16 +329,40 @@ def select_hyperparameters(
     mean, variance, noise = per_run(prior_mean), per_run(prior_variance), per_run(noise_variance)
     scale = per_run(scale)
     chosen = CalibrationChoice.default(calibration, n_runs, dtype, device)
+    width = max(1, int((counts > 0).sum(dim=1).max())) if n_runs else 1
+    per_run_bytes = 6 * len(calibration.temperatures) * width * width * 8
+    chunk = max(1, min(_RUN_CHUNK, _FIT_BYTES // per_run_bytes))
     parts = [
         _select_chunk(kernel, scale, counts, sums, squares, mean, variance, noise, calibration,
-                      slice(start, min(start + _RUN_CHUNK, n_runs)))
-        for start in range(0, n_runs, _RUN_CHUNK)
+                      slice(start, min(start + chunk, n_runs)))
+        for start in range(0, n_runs, chunk)
     ]
     picked = [torch.cat(values) for values in zip(*parts)]
     observed = counts.sum(dim=1) > 0
     return CalibrationChoice(*(torch.where(observed, new, old) for new, old in zip(
         picked, (chosen.temperature, chosen.outputscale, chosen.noise_scale,
                  chosen.log_evidence))))
+
+
+def _centre_distance(calibration: KernelCalibration, device) -> Tensor:
+    """`|log t| + |log s| + |log q|` of every grid point, flattened in (t, s, q) order."""
+    logs = [torch.tensor(grid, dtype=torch.float64, device=device).log().abs()
+            for grid in (calibration.temperatures, calibration.outputscales,
+                         calibration.noise_scales)]
+    return (logs[0].view(-1, 1, 1) + logs[1].view(1, -1, 1) + logs[2].view(1, 1, -1)).flatten()
+
+
+def check_distance_scale(scale: Tensor, where: str) -> None:
+    """ConfigError when a kernel's median arm distance is at round-off level
+    (`MIN_DISTANCE_SCALE`): calibrating it would amplify round-off into a non-PSD matrix."""
+    smallest = float(torch.as_tensor(scale).min())
+    if smallest < MIN_DISTANCE_SCALE:
+        raise ConfigError(
+            f"{where}: the kernel's median distance between arms is {smallest:.3g}, at the "
+            f"level of round-off (< {MIN_DISTANCE_SCALE:g}): every arm is alike to within "
+            "rounding, so calibration cannot resolve it; use the kernel in float64, or "
+            "calibration off (--calibration off / calibration: false)"
+        )
 
 
 def _select_chunk(kernel, scale, counts, sums, squares, mean, variance, noise, calibration,
@@ -376,7 +420,9 @@ def _select_chunk(kernel, scale, counts, sums, squares, mean, variance, noise, c
     fit = fit + repeats * log_noise + within.view(-1, 1, 1, 1) / noise_grid
     log_evidence = -0.5 * (fit + total.view(-1, 1, 1, 1) * math.log(2 * math.pi))
     flat = log_evidence.reshape(n_runs, -1)
-    best = flat.argmax(dim=1)
+    top = flat.amax(dim=1, keepdim=True)
+    tied = flat >= top - EVIDENCE_TIE_TOL * top.abs().clamp_min(1.0)
+    best = torch.where(tied, -_centre_distance(calibration, counts.device), -math.inf).argmax(1)
     n_s, n_n = len(calibration.outputscales), len(calibration.noise_scales)
     ti, rest = best // (n_s * n_n), best % (n_s * n_n)
     si, ni = rest // n_n, rest % n_n

@@ -6,10 +6,11 @@ arms and conditions it on each reward by a rank-one update (`BatchedGPPosterior`
 per run-step instead of refitting a model. It is the same posterior as BoTorch's
 `SingleTaskGP` with the same fixed kernel, constant mean and noise (tested to 1e-6).
 
-GP hyperparameters are fixed, never refitted: the study chooses them, e.g. the constant mean
-from the value's prior (the midpoint of its scale or the mean rating), the kernel's
-outputscale from the variance of the ratings, and the noise variance from the reward noise
-variance.
+GP hyperparameters are fixed as given (the fast path), e.g. the constant mean from the value's
+prior (the midpoint of its scale), the kernel's outputscale from the variance of the ratings,
+and the noise variance from the reward noise variance; with `calibration` each run instead
+fits a temperature, outputscale (and optionally noise) to its own rewards on a schedule
+(`deepalign.agents.calibration`, `engine_calibrated`).
 
 Example:
     engine = GPBanditEngine(kernel, mean=0.5, noise_variance=0.01)
@@ -25,7 +26,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from deepalign.agents.calibration import KernelCalibration, distance_scale
+from deepalign.agents.calibration import (
+    KernelCalibration,
+    check_distance_scale,
+    distance_scale,
+)
 from deepalign.agents.engine_calibrated import run_calibrated_loop
 from deepalign.agents.engine_checks import availability, check_kernel, environment, per_run
 from deepalign.agents.engine_exact import kernel_factor
@@ -224,7 +229,8 @@ class GPBanditEngine:
         The reward of pulling arm `a` in run `r` at step `t` is
         `true_values[r, a] + reward_noise_sd[r, a] * e`, `e ~ N(0, 1)` from run `r`'s own
         generator (`engine_random`). Run `i` of a batch gives the same trajectory as its seed
-        run alone (exactly on a CPU).
+        run alone (exactly on a CPU; with calibration, the recorded log evidence of a fit can
+        differ in the last digits, ~1e-14, since its padding depends on the batch).
 
         Args:
             policy: a `ThompsonPolicy`, `UCBPolicy` or `SafePolicy`.
@@ -323,6 +329,7 @@ class GPBanditEngine:
         kernel = self.kernel[runs] if self.kernel.dim() == 3 else self.kernel
         run_available = None if available is None else available[runs]
         scale = _distance_scales(kernel, run_available, count)
+        check_distance_scale(scale, "GPBanditEngine(calibration=...)")
 
         def take(tensor: Tensor) -> Tensor:
             return tensor.expand(count).clone() if tensor.numel() == 1 else tensor[runs]

@@ -141,8 +141,9 @@ class GreedyPolicy(EnginePolicy):
     """Greedy reference: pull the argmax of the posterior mean (no exploration bonus).
 
     The agent that could fake an effect by not exploring: it keeps pulling the first arm
-    whose mean beats the others. Ties go to the lowest arm index (so under a constant kernel,
-    where every arm has the same mean, every run pulls the lowest available arm throughout).
+    whose mean beats the others. Ties go to the lowest arm index on the fixed-prior path (so
+    under a constant kernel, where every arm has the same mean, every run pulls the lowest
+    available arm throughout), and to random priorities in the calibrated loop.
     No per-run settings; reads neither a sample nor the variance.
     """
 

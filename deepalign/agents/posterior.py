@@ -19,6 +19,7 @@ from deepalign.agents.calibration import (
     CalibrationChoice,
     KernelCalibration,
     calibrated_kernel,
+    check_distance_scale,
     distance_scale,
     observation_statistics,
     select_hyperparameters,
@@ -154,6 +155,7 @@ class GPPosterior:
             with torch.no_grad():
                 self._dense = self.base_kernel(items, items).to_dense().to(torch.float64)
             self._scale = distance_scale(self._dense, self._arm_items)
+            check_distance_scale(self._scale, "GPPosterior(calibration=...)")
         self.choice = choice
         matrix = calibrated_kernel(self._dense, float(choice.temperature[0]), self._scale)
         self.kernel = MatrixKernel(matrix)

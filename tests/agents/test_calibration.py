@@ -142,3 +142,28 @@ def test_schedule_and_validation():
         KernelCalibration(growth=1.0)
     with pytest.raises(ConfigError, match="first"):
         KernelCalibration(first=0)
+
+
+def test_one_distinct_arm_keeps_the_centre_temperature():
+    """With every observation on one arm, all temperatures explain the data alike: the tie
+    goes to the grid centre (t = 1), never to near-independent arms (t = 0.125)."""
+    kernel = _kernel(10, 6)
+    items = torch.tensor([[3, 3, 3, 3, 3, 3]])
+    rewards = torch.tensor([[1.0, 1.2, 0.8, 1.1, 0.9, 1.0]], dtype=torch.float64)
+    stats = observation_statistics(items, rewards, 10)
+    choice = select_hyperparameters(kernel, distance_scale(kernel), *stats, 0.0, 1.0, 0.1,
+                                    KernelCalibration())
+    assert float(choice.temperature[0]) == 1.0
+
+
+def test_round_off_level_distance_scale_is_refused():
+    from deepalign.agents.calibration import check_distance_scale
+    from deepalign.agents.engine import GPBanditEngine
+    from deepalign.agents.engine_policies import ThompsonPolicy
+
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kernel = torch.ones(30, 30, dtype=torch.float64) - 1e-9 * torch.cdist(x, x)
+    check_distance_scale(torch.tensor(1e-3), "fine")  # a random-weight encoder's scale
+    engine = GPBanditEngine(kernel, calibration=KernelCalibration())
+    with pytest.raises(ConfigError, match="round-off"):
+        engine.simulate(ThompsonPolicy(), torch.zeros(30, dtype=torch.float64), 0.1, 5, [0])
