@@ -37,12 +37,11 @@ from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import DEFAULT_BETA, DEFAULT_SAFE_BETA, SAFE_FALLBACKS
 from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION
 from deepalign.agents.registry import AGENTS, KERNELS, AgentOptions, agent_factory, build_kernel
-from deepalign.agents.regression import DEFAULT_EPSILON
+from deepalign.agents.regression import DEFAULT_EPSILON, kernel_matrix
 from deepalign.agents.runs import run_seeds, summarize
 from deepalign.data import load_dataset
 from deepalign.errors import ConfigError, DeepAlignError
 from deepalign.kernels import NEAR_CONSTANT_TOP_SHARE, kernel_spectrum
-from deepalign.kernels.index import arm_inputs
 
 __all__ = ["main"]
 
@@ -188,15 +187,6 @@ def format_comparison(summaries: dict[str, dict], spectra: dict[str, tuple[float
     return "\n".join(lines)
 
 
-def _dense(kernel, n_items: int):
-    """The kernel's `n_items x n_items` float64 matrix."""
-    import torch
-
-    items = arm_inputs(n_items)
-    with torch.no_grad():
-        return kernel(items, items).to_dense().to(torch.float64)
-
-
 def run(args: argparse.Namespace) -> dict:
     # cheap checks first, so a typo fails before any data or model is loaded
     for name in args.kernel:
@@ -253,7 +243,7 @@ def run(args: argparse.Namespace) -> dict:
         kernel = None
         if spec.uses_kernel:
             kernel = _with_notes(lambda name=name: build_kernel(name, dataset))
-            matrix = _dense(kernel, env.n_items)
+            matrix = kernel_matrix(kernel, env.n_items)
             rank, share = kernel_spectrum(matrix)
             spectra[name] = (float(rank), float(share))
         if engine:

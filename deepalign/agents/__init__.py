@@ -11,8 +11,8 @@ from deepalign.agents.calibration import (
     CalibrationChoice,
     KernelCalibration,
     calibrated_kernel,
-    select_hyperparameters,
 )
+from deepalign.agents.calibration_fit import select_hyperparameters
 from deepalign.agents.engine import GPBanditEngine, Trajectory
 from deepalign.agents.engine_exact import exact_posterior
 from deepalign.agents.engine_policies import (

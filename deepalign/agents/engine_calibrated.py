@@ -33,14 +33,13 @@ from deepalign.agents.calibration import (
     CalibrationChoice,
     KernelCalibration,
     calibrated_kernel,
-    select_hyperparameters,
 )
-from deepalign.agents.engine_exact import RANK_TOL, SYMMETRY_TOL
+from deepalign.agents.calibration_fit import select_hyperparameters
+from deepalign.agents.engine_exact import RANK_TOL, psd_eigh
 from deepalign.agents.engine_loop import Trajectory, loop_trajectory
 from deepalign.agents.engine_policies import EnginePolicy, argmax, masked
 from deepalign.agents.engine_posterior import BatchedGPPosterior
 from deepalign.agents.engine_random import RunNoise, sample_seed
-from deepalign.errors import ConfigError
 
 __all__ = ["run_calibrated_loop"]
 
@@ -109,17 +108,10 @@ def _square_root(covariance: Tensor) -> Tensor:
     many orthogonal items) the eigenvectors themselves are arbitrary, and rounding that
     depends on the batch's memory layout picks different ones. Checked PSD by
     `kernel_factor`'s rule (eigenvalues >= -1e-8 of the largest)."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-    top = eigenvalues.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(covariance.dtype).tiny)
-    if float((eigenvalues / top).amin()) < -SYMMETRY_TOL:
-        raise ConfigError(
-            "a calibrated kernel is not positive semi-definite (smallest eigenvalue "
-            f"{float((eigenvalues / top).amin()):.3g} of its largest); give a PSD kernel "
-            "(deepalign.kernels.MatrixKernel repairs one)"
-        )
+    eigenvalues, eigenvectors, relative = psd_eigh(covariance, "calibrated kernel")
     # eigenvalues at most RANK_TOL of the largest are round-off (a constant kernel's n - 1
     # zeros come out near 1e-16 n): their square roots (1e-8) would swamp exact ties
-    kept = torch.where(eigenvalues > RANK_TOL * top, eigenvalues, 0.0)
+    kept = torch.where(relative > RANK_TOL, eigenvalues, 0.0)
     scaled = eigenvectors * kept.sqrt().unsqueeze(-2)
     return scaled @ eigenvectors.transpose(-2, -1)
 
@@ -160,18 +152,15 @@ def run_calibrated_loop(
     """
     n_runs, n_arms = values.shape
     options = {"dtype": values.dtype, "device": values.device}
-    counts = torch.zeros(n_runs, n_arms, **options)
-    sums = torch.zeros(n_runs, n_arms, **options)
-    squares = torch.zeros(n_runs, n_arms, **options)
+    squares = torch.zeros(n_runs, n_arms, **options)  # counts and sums: the posterior's
     choice = CalibrationChoice.default(calibration, n_runs, values.dtype, values.device)
     roots = SquareRoots(kernel, scale, calibration) if policy.needs_sample else None
-    posterior, factor = _rebuild(kernel, scale, choice, mean, noise_variance, counts, sums, 0,
+    posterior, factor = _rebuild(kernel, scale, choice, mean, noise_variance, None, None, 0,
                                  refresh_every, roots)
     arms_out = torch.empty(n_runs, horizon, dtype=torch.long, device=values.device)
     rewards_out = torch.empty(n_runs, horizon, **options)
     greedy_out = torch.empty_like(arms_out) if record_greedy else None
     safe_out = []
-    ones = torch.ones(n_runs, **options)
     priorities = TiePriorities(seeds, n_arms, values.dtype, values.device)
     t = 0
     for block in noise.blocks(horizon):
@@ -189,11 +178,10 @@ def run_calibrated_loop(
             rewards = values.gather(1, picked).squeeze(1)
             rewards.addcmul_(noise_sd.gather(1, picked).squeeze(1), reward_noise)
             posterior.observe(arms, rewards, picked)
-            counts.scatter_add_(1, picked, ones.unsqueeze(1))
-            sums.scatter_add_(1, picked, rewards.unsqueeze(1))
             squares.scatter_add_(1, picked, (rewards * rewards).unsqueeze(1))
             t += 1
             if calibration.fits_after(t):
+                counts, sums = posterior.counts, posterior.sums.clone()
                 choice = select_hyperparameters(
                     kernel, scale, counts, sums, squares, mean, 1.0, noise_variance,
                     calibration,

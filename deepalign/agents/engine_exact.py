@@ -12,13 +12,30 @@ from torch import Tensor
 
 from deepalign.errors import ConfigError
 
-__all__ = ["SYMMETRY_TOL", "exact_posterior", "kernel_factor"]
+__all__ = ["SYMMETRY_TOL", "exact_posterior", "kernel_factor", "psd_eigh"]
 
 SYMMETRY_TOL = 1e-8
 """Relative tolerance for a kernel matrix's asymmetry and negative eigenvalues."""
 
 RANK_TOL = 1e-12
 """Eigenvalues at most this fraction of the largest are dropped from a kernel's square root."""
+
+
+def psd_eigh(kernel: Tensor, name: str = "kernel") -> tuple[Tensor, Tensor, Tensor]:
+    """(eigenvalues ascending, eigenvectors, eigenvalues relative to the largest |one|) of a
+    symmetric `... x n x n` kernel; ConfigError naming `name` if an eigenvalue is below
+    `-SYMMETRY_TOL` times the largest (not PSD)."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(kernel)  # ascending
+    top = eigenvalues.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(kernel.dtype).tiny)
+    relative = eigenvalues / top
+    worst = relative.amin()
+    if worst < -SYMMETRY_TOL:
+        raise ConfigError(
+            f"'{name}' should be positive semi-definite but its smallest eigenvalue is "
+            f"{float(worst):.3g} times its largest; repair it first (e.g. "
+            "deepalign.kernels.MatrixKernel clips eigenvalues, or add jitter to the diagonal)"
+        )
+    return eigenvalues, eigenvectors, relative
 
 
 def kernel_factor(kernel: Tensor) -> Tensor:
@@ -39,16 +56,7 @@ def kernel_factor(kernel: Tensor) -> Tensor:
     Raises:
         ConfigError: if an eigenvalue is below `-1e-8 * max eigenvalue` (not PSD).
     """
-    eigenvalues, eigenvectors = torch.linalg.eigh(kernel)  # ascending
-    top = eigenvalues.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(kernel.dtype).tiny)
-    relative = eigenvalues / top
-    worst = relative.amin()
-    if worst < -SYMMETRY_TOL:
-        raise ConfigError(
-            f"'kernel' should be positive semi-definite but its smallest eigenvalue is "
-            f"{float(worst):.3g} times its largest; repair it first (e.g. "
-            "deepalign.kernels.MatrixKernel clips eigenvalues, or add jitter to the diagonal)"
-        )
+    eigenvalues, eigenvectors, relative = psd_eigh(kernel)
     kept = relative > RANK_TOL
     rank = max(1, int(kept.reshape(-1, kept.shape[-1]).sum(-1).max()))
     factor = eigenvectors * eigenvalues.clamp_min(0).sqrt().unsqueeze(-2)

@@ -21,9 +21,8 @@ from deepalign.agents.calibration import (
     calibrated_kernel,
     check_distance_scale,
     distance_scale,
-    observation_statistics,
-    select_hyperparameters,
 )
+from deepalign.agents.calibration_fit import observation_statistics, select_hyperparameters
 from deepalign.agents.hyperparameters import GPHyperparameters
 from deepalign.errors import ConfigError
 
@@ -148,12 +147,11 @@ class GPPosterior:
 
     def _calibrate(self, choice: CalibrationChoice) -> None:
         """Use the calibrated kernel and hyperparameters of `choice` (one run)."""
+        from deepalign.agents.regression import kernel_matrix  # it imports this module
         from deepalign.kernels import MatrixKernel  # kernels import agents' posterior nowhere
 
         if self._dense is None:
-            items = item_inputs(torch.arange(self._n_items))
-            with torch.no_grad():
-                self._dense = self.base_kernel(items, items).to_dense().to(torch.float64)
+            self._dense = kernel_matrix(self.base_kernel, self._n_items)
             self._scale = distance_scale(self._dense, self._arm_items)
             check_distance_scale(self._scale, "GPPosterior(calibration=...)")
         self.choice = choice

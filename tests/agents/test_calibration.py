@@ -10,9 +10,8 @@ from deepalign.agents.calibration import (
     KernelCalibration,
     calibrated_kernel,
     distance_scale,
-    observation_statistics,
-    select_hyperparameters,
 )
+from deepalign.agents.calibration_fit import observation_statistics, select_hyperparameters
 from deepalign.errors import ConfigError
 
 

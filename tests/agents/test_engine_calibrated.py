@@ -8,9 +8,8 @@ from deepalign.agents.calibration import (
     KernelCalibration,
     calibrated_kernel,
     distance_scale,
-    observation_statistics,
-    select_hyperparameters,
 )
+from deepalign.agents.calibration_fit import observation_statistics, select_hyperparameters
 from deepalign.agents.engine import GPBanditEngine
 from deepalign.agents.engine_policies import SafePolicy, ThompsonPolicy, UCBPolicy
 
