@@ -64,5 +64,23 @@ class LocalSimilarityRegularizer(AlignmentLoss):
             rows, cols = observed_pairs(mask)
         else:
             rows, cols = torch.triu_indices(n_items, n_items, offset=1, device=model_sim.device)
+        return self._drift(model_sim, rows, cols)
+
+    def _drift(self, model_sim: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
         reference = self.reference_similarity.to(model_sim)[rows, cols]
         return self.weight * ((model_sim[rows, cols] - reference) ** 2).mean()
+
+    def penalty(self, embeddings: Tensor) -> Tensor:
+        """The term over every pair of the reference items, no human judgment involved:
+        ``embeddings`` (``n_items x d``, the reference items' order) -> 0-d tensor. For
+        unlabeled texts (a preservation pool), where there is no mask to pass; every pair
+        counts, whatever ``restrict_to_mask`` says."""
+        n_items = self.reference_similarity.shape[0]
+        if embeddings.dim() != 2 or embeddings.shape[0] != n_items:
+            raise DataError(
+                f"'embeddings' should be n_items x d with one row per reference item "
+                f"({n_items}) but got shape {tuple(embeddings.shape)}; embed the reference "
+                "texts in the same order."
+            )
+        rows, cols = torch.triu_indices(n_items, n_items, offset=1, device=embeddings.device)
+        return self._drift(cosine_similarity_matrix(embeddings), rows, cols)

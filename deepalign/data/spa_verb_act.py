@@ -164,6 +164,7 @@ def load_spa_verb_act(
             **INFO,
             "notes": notes,
             "classes": classes,
+            "similarity_source": "spa-verb",  # the same SpA-Verb judgments, a subset
         },
     )
 
