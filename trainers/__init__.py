@@ -1,15 +1,17 @@
 """Lightning layer: LightningModule, DataModule and callbacks for alignment training.
 
-`python -m deepalign.train` wires these together; the model logic lives in
-`deepalign.encoders` and `deepalign.alignment`.
+`train_alignment` (`trainers.run`) wires these together and trains; `python -m
+deepalign.train` wraps it. The model logic lives in `deepalign.encoders` and
+`deepalign.alignment`.
 """
 
 from trainers.callbacks import AlignmentTensorBoard
 from trainers.checkpoints import VerifiedCheckpoint, find_last_checkpoint, validate_checkpoint
-from trainers.datamodule import AlignmentDataModule
+from trainers.datamodule import AlignmentDataModule, TrainingSet
 from trainers.evaluation import MEASURES, measure_splits
 from trainers.export import RunArtifacts
 from trainers.module import AlignmentModule
+from trainers.run import TrainingRun, train_alignment  # noqa: E402  (needs the rest)
 from trainers.splits import SPLITS, AlignmentData, build_alignment_data
 
 __all__ = [
@@ -20,9 +22,12 @@ __all__ = [
     "AlignmentModule",
     "AlignmentTensorBoard",
     "RunArtifacts",
+    "TrainingRun",
+    "TrainingSet",
     "VerifiedCheckpoint",
     "build_alignment_data",
     "find_last_checkpoint",
     "measure_splits",
+    "train_alignment",
     "validate_checkpoint",
 ]

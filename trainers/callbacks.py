@@ -123,7 +123,7 @@ class AlignmentTensorBoard(Callback):
             return
         if trainer.ckpt_path is not None or not trainer.is_global_zero:
             return  # resumed: step 0 was logged by the first run
-        logger.log_metrics(flat_measures(pl_module.initial_measures), step=0)
+        logger.log_metrics(flat_measures(pl_module.initial_logged()), step=0)
         reference = pl_module.reference_embeddings
         if reference is None:
             return

@@ -11,7 +11,13 @@ The run directory (``trainer.log_dir``, e.g. ``runs/spa-verb/version_0``) then h
   ``encoder.safetensors``; reload with `deepalign.encoders.load_encoder`),
 - ``summary.json``: dataset, split sizes and seed, seconds, and for each split
   ``{measure}_before`` / ``{measure}_after`` (the pretrained and the best encoder), plus
-  ``drift_after`` (RMS change of the similarities from the pretrained encoder's).
+  ``drift_after`` (RMS change of the similarities from the pretrained encoder's),
+  ``generalization`` (the two numbers a reused kernel lives by: ``new_x_new``, pairs of two
+  held-out items, and ``cross``, one held-out and one train item; before, after, gain),
+  ``preservation`` (the suite: Spearman before / after / change on every bundled similarity
+  set the run did not train on, the sets left out and why, the pool the preservation term
+  used), ``aligned_on`` (every training set) and ``datasets`` (the before/after table of
+  every further training set).
 
 Every file is written atomically (a temporary file renamed into place).
 """
@@ -80,6 +86,23 @@ def before_after(
     return table
 
 
+MONITOR = "val/spearman"
+
+
+def initial_score(module: AlignmentModule, monitor: str) -> float:
+    """The pretrained encoder's value of ``monitor`` (e.g. ``val_new/spearman``; NaN when
+    it is not one of the logged measures)."""
+    prefix, _, name = monitor.rpartition("/")
+    return module.initial_logged().get(prefix, {}).get(name, math.nan)
+
+
+def change_table(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``{name: {"spearman_before", "spearman_after", "change"}}``."""
+    return {name: {"spearman_before": before.get(name, math.nan), "spearman_after": value,
+                   "change": value - before.get(name, math.nan)}
+            for name, value in after.items()}
+
+
 def restore_best(trainer: Trainer, module: AlignmentModule) -> tuple[str, int | None]:
     """Load the best weights into ``module``; (checkpoint path, epoch).
 
@@ -90,7 +113,7 @@ def restore_best(trainer: Trainer, module: AlignmentModule) -> tuple[str, int | 
     callback = trainer.checkpoint_callback
     path = getattr(callback, "best_model_path", "") if callback is not None else ""
     score = getattr(callback, "best_model_score", None) if callback is not None else None
-    initial = module.initial_measures.get("val", {}).get("spearman", math.nan)
+    initial = initial_score(module, str(getattr(callback, "monitor", None) or MONITOR))
     if path and score is not None and module.initial_state and float(score) <= initial:
         module.load_state_dict(module.initial_state)
         return "", 0
@@ -161,8 +184,12 @@ class RunArtifacts(Callback):
         if (run_dir / "config.yaml").exists():
             paths["config"] = str(run_dir / "config.yaml")
         if self.export:
-            exported = export_encoder(pl_module.encoder, run_dir / self.encoder_dirname)
+            exported = export_encoder(pl_module.encoder, run_dir / self.encoder_dirname,
+                                      training={"aligned_on": aligned_on(datamodule)})
             paths["encoder"] = str(exported)
+        preservation_after = pl_module.measure_preservation()
+        extra_after = pl_module.measure_extra()
+        changes = change_table(pl_module.initial_preservation, preservation_after)
         hparams = self._hparams(pl_module, datamodule)
         log_run_end(trainer, pl_module, after, hparams, self.figure_items, self.projector)
         data = pl_module.data
@@ -178,13 +205,34 @@ class RunArtifacts(Callback):
             "epochs_run": trainer.current_epoch,
             "best_epoch": best_epoch,
             "selected": "pretrained" if best_epoch == 0 else "best_checkpoint",
-            "monitor": "val/spearman",
+            "monitor": str(getattr(trainer.checkpoint_callback, "monitor", None) or MONITOR),
             "encoder": {"class": type(pl_module.encoder).__name__,
                         "config": _config(pl_module.encoder)},
             "loss": type(pl_module.loss).__name__,
             "hparams": _public(pl_module.hparams),
             "drift_after": pl_module.drift(),
             "paths": {**paths, "summary": str(run_dir / self.summary_name)},
+            "aligned_on": aligned_on(datamodule),
+            "generalization": {
+                key: {"spearman_before": pl_module.initial_measures[split]["spearman"],
+                      "spearman_after": after[split]["spearman"],
+                      "gain": after[split]["spearman"]
+                      - pl_module.initial_measures[split]["spearman"]}
+                for key, split in (("new_x_new", "heldout"), ("cross", "cross"))
+            },
+            "preservation": {
+                "sets": {s.name: {**changes[s.name], "pairs": s.n_pairs}
+                         for s in pl_module.suite.sets},
+                "largest_drop": max((-row["change"] for row in changes.values()),
+                                    default=math.nan),
+                "excluded": dict(pl_module.suite.excluded),
+                "pool": {"texts": len(getattr(datamodule, "pool_texts", ()) or ()),
+                         "weight": pl_module.preservation_weight,
+                         "datasets": getattr(datamodule, "pool_datasets", None),
+                         "excludes_suite": getattr(datamodule, "pool_excludes_suite", None)},
+            },
+            "datasets": {name: before_after(pl_module.initial_extra.get(name, {}), splits)
+                         for name, splits in extra_after.items()},
             **before_after(pl_module.initial_measures, after),
         }
         write_json_atomic(run_dir / self.summary_name, summary)
@@ -205,6 +253,12 @@ class RunArtifacts(Callback):
         if module.data is not None:
             params["data/split_seed"] = module.data.split_seed
         return params
+
+
+def aligned_on(datamodule: Any) -> list[dict[str, Any]]:
+    """The datamodule's training sets (`AlignmentDataModule.aligned_on`), or []."""
+    records = getattr(datamodule, "aligned_on", None)
+    return records() if callable(records) else []
 
 
 def _public(hparams: Any) -> dict[str, Any]:

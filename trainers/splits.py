@@ -14,6 +14,9 @@ Pair masks (bool ``n_items x n_items``, symmetric, diagonal False, observed pair
 - ``val``: one item a val item, the other a train item (val-val and val-fit pairs): pairs
   with at least one item the loss never saw, several times more of them than val-val
   pairs alone, so the early-stopping signal is less noisy;
+- ``val_new``: both items val items (new x new pairs of items the loss never saw, the
+  validation image of the held-out pairs a reused kernel meets on new actions); monitor
+  ``val_new/spearman`` to select for that;
 - ``train``, ``heldout``, ``cross``: as `deepalign.data.split_pair_masks` (``train`` holds the
   fit and val pairs together).
 
@@ -30,7 +33,7 @@ from torch import Tensor
 from deepalign.data import Dataset, split_items, split_pair_masks
 from deepalign.errors import ConfigError
 
-SPLITS = ("fit", "val", "train", "heldout", "cross")
+SPLITS = ("fit", "val", "val_new", "train", "heldout", "cross")
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +124,7 @@ def build_alignment_data(
     masks = {
         "fit": off_diagonal & fit[:, None] & fit[None, :],
         "val": off_diagonal & (val[:, None] | val[None, :]),
+        "val_new": off_diagonal & val[:, None] & val[None, :],
         **pair_masks,
     }
     data = AlignmentData(

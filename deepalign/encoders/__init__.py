@@ -7,7 +7,7 @@ Every encoder is an `nn.Module` with `forward(texts) -> n_items x d`, `.output_d
 from deepalign.encoders.export import export_encoder
 from deepalign.encoders.length import LengthEncoder
 from deepalign.encoders.lexical import LexicalEncoder
-from deepalign.encoders.load import load_encoder
+from deepalign.encoders.load import export_info, load_encoder
 from deepalign.encoders.random_init import RandomInitEncoder
 from deepalign.encoders.sentence import SentenceEncoder
 
@@ -17,5 +17,6 @@ __all__ = [
     "RandomInitEncoder",
     "SentenceEncoder",
     "export_encoder",
+    "export_info",
     "load_encoder",
 ]

@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -30,8 +31,14 @@ from deepalign.encoders.sentence import SentenceEncoder
 from deepalign.errors import ConfigError
 
 
-def export_encoder(encoder: nn.Module, directory: str | os.PathLike) -> Path:
+def export_encoder(
+    encoder: nn.Module, directory: str | os.PathLike, training: dict[str, Any] | None = None
+) -> Path:
     """Write `encoder` to `directory` (`encoder.json` + `encoder.safetensors`); its path.
+
+    `training` (JSON-serialisable) is recorded as the header's ``training`` entry: the
+    trainer puts ``{"aligned_on": [...]}`` there, the human data the encoder was aligned on
+    (read it back with `export_info`).
 
     Atomic: both files are written into a temporary sibling directory which is then renamed
     into place, so `directory` never holds a half-written export. An existing `directory`
@@ -67,6 +74,7 @@ def export_encoder(encoder: nn.Module, directory: str | os.PathLike) -> Path:
         "weights_file": WEIGHTS_FILE,
         "backbone": _backbone_record(encoder),
         "deepalign_version": _deepalign_version(),
+        "training": dict(training or {}),
         "torch_version": torch.__version__,
     }
     target.parent.mkdir(parents=True, exist_ok=True)

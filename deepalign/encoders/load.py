@@ -80,6 +80,19 @@ def load_encoder(
     return encoder.eval()
 
 
+def export_info(directory: str | os.PathLike) -> dict[str, Any]:
+    """What the export in `directory` records about its training: ``{"aligned_on": [...]}``
+    for a `deepalign.train` run (each training set's name, loader options, weight and item
+    split), ``{}`` for an export written without it. Reads `encoder.json` only;
+    `CheckpointError` as `load_encoder` for a missing or malformed file."""
+    config_path = Path(directory).expanduser() / CONFIG_FILE
+    training = _read_header(config_path).get("training", {})
+    if not isinstance(training, dict):
+        raise CheckpointError(f"{config_path}: 'training' should be a JSON object but is "
+                              f"{type(training).__name__}; re-export the encoder.")
+    return training
+
+
 def _read_header(config_path: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise CheckpointError(

@@ -1,0 +1,189 @@
+"""`train_alignment`: the library function behind `python -m deepalign.train`.
+
+It parses LightningCLI arguments (a list of ``--key=value`` strings, or a config dict of the
+same shape as a run's ``config.yaml``), builds the model, data and trainer, trains, and
+returns the finished run (`TrainingRun`: its summary and paths). `deepalign.train` wraps it
+with printing and exit codes; studies call it directly (`deepalign.studies.encoders`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+from lightning.pytorch import Trainer  # noqa: E402
+from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+
+from deepalign.errors import ConfigError  # noqa: E402
+from trainers.callbacks import AlignmentTensorBoard  # noqa: E402
+from trainers.checkpoints import (  # noqa: E402
+    VerifiedCheckpoint,
+    find_last_checkpoint,
+    validate_checkpoint,
+)
+from trainers.datamodule import AlignmentDataModule  # noqa: E402
+from trainers.export import MONITOR, RunArtifacts  # noqa: E402, F401
+from trainers.module import DEFAULT_ENCODER, DEFAULT_LOSS, AlignmentModule  # noqa: E402
+
+__all__ = [
+    "MONITOR", "TRAINER_DEFAULTS", "AlignmentCLI", "TrainingRun", "build_cli", "train_alignment",
+]
+
+PROG = "python -m deepalign.train"
+DESCRIPTION = "Train an encoder toward human similarity judgments."
+
+#: Trainer defaults of the default recipe (each can be overridden with --trainer.KEY).
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "default_root_dir": "runs",
+    "max_epochs": 500,
+    "log_every_n_steps": 1,
+    "num_sanity_val_steps": 0,
+    "enable_progress_bar": True,
+    "accelerator": "auto",
+    "devices": 1,
+}
+
+
+class AlignmentCLI(LightningCLI):
+    """LightningCLI with the alignment callbacks as typed option groups, ``--ckpt_path``,
+    ``data.split_seed`` defaulting to ``--seed_everything``, and a TensorBoard logger named
+    after the dataset (``runs/<dataset>/version_N``)."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max",
+                             "early_stopping.patience": 80, "early_stopping.min_delta": 1e-4})
+        parser.add_lightning_class_args(VerifiedCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.monitor": MONITOR, "checkpoint.mode": "max",
+                             "checkpoint.save_last": True,
+                             "checkpoint.filename": "best-{epoch:03d}"})
+        parser.add_lightning_class_args(AlignmentTensorBoard, "tensorboard")
+        parser.add_lightning_class_args(RunArtifacts, "artifacts")
+        parser.add_argument("--ckpt_path", type=str | None, default=None,
+                            help="Checkpoint to resume from (e.g. RUN/checkpoints/last.ckpt), "
+                                 "or 'last': the newest last.ckpt of this dataset under "
+                                 "--trainer.default_root_dir. Loaded weights-only, checked "
+                                 "against the model first.")
+        parser.add_argument("--torch_threads", type=int | None, default=1,
+                            help="torch CPU threads while training (null = torch's default). "
+                                 "Head training works on small matrices, where one thread is "
+                                 "as fast as several and never fights other processes.")
+        parser.set_defaults({
+            "model.encoder": {"class_path": "deepalign.encoders.SentenceEncoder",
+                              "init_args": dict(DEFAULT_ENCODER)},
+            "model.loss": {"class_path": "deepalign.alignment.SoftSpearmanLoss",
+                           "init_args": dict(DEFAULT_LOSS)},
+        })
+
+    def before_instantiate_classes(self) -> None:
+        if self.config.get("data.split_seed") is None:
+            self.config["data.split_seed"] = int(self.config.get("seed_everything") or 0)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("logger") in (None, True) and "logger" not in kwargs:
+            kwargs["logger"] = TensorBoardLogger(
+                save_dir=trainer_config.get("default_root_dir") or "runs",
+                name=self.config.get("data.dataset", "alignment"),
+                default_hp_metric=False,
+            )
+        return super().instantiate_trainer(**kwargs)
+
+
+def build_cli(args: Sequence[str] | Mapping[str, Any] | None = None) -> AlignmentCLI:
+    """Parse ``args`` (a list or a config dict; None = ``sys.argv[1:]``) and build model,
+    data and trainer."""
+    return AlignmentCLI(
+        AlignmentModule,
+        AlignmentDataModule,
+        seed_everything_default=0,
+        trainer_defaults=dict(TRAINER_DEFAULTS),
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        run=False,
+        args=args,
+        # no abbreviations: a mistyped prefix (--model.learning_rat) must fail, not match
+        parser_kwargs={"prog": PROG, "allow_abbrev": False,
+                       "description": DESCRIPTION},
+    )
+
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A finished training run: ``summary`` (`summary.json` as a dict; empty when no
+    summary was written, e.g. export turned off on a non-zero DDP rank), ``paths`` (run
+    directory, summary, encoder, checkpoints, config) and ``root`` (the trainer's
+    ``default_root_dir``)."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    root: str = "runs"
+
+
+def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
+    """``--ckpt_path``, validated (`trainers.validate_checkpoint`); ``last`` = the newest
+    ``ROOT/<dataset>/version_*/checkpoints/last.ckpt`` (none yet: train from scratch, so the
+    same command both starts and resumes a run)."""
+    ckpt_path = cli.config.get("ckpt_path")
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        root = cli.trainer.default_root_dir
+        found = find_last_checkpoint(root, str(cli.config.get("data.dataset")))
+        if found is None:
+            print(f"--ckpt_path last: no last.ckpt under {root}/{cli.config.get('data.dataset')}"
+                  "/version_*/checkpoints yet; training from scratch.", file=sys.stderr)
+            return None
+        ckpt_path = str(found)
+    validate_checkpoint(ckpt_path, cli.model)
+    return ckpt_path
+
+
+def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> TrainingRun:
+    """Train one encoder and return the finished run.
+
+    Args:
+        args: LightningCLI arguments, as ``python -m deepalign.train`` takes them (a list
+            such as ``["--seed_everything=1", "--data.dataset=activity-pairs"]``), or a
+            nested config dict (``{"seed_everything": 1, "data": {"dataset": ...}}``);
+            None = ``sys.argv[1:]``.
+
+    Raises:
+        DeepAlignError: a configuration, data or checkpoint error (the message names the
+            option and the fix).
+        SystemExit: from argument parsing (``--help``, an unknown or malformed option), as
+            argparse does.
+    """
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen backbone
+    # DDP (configs/train/ddp.yaml): every rank logs the same full-batch values, no sync needed
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    threads = torch.get_num_threads()
+    try:
+        cli = build_cli(None if args is None else (dict(args) if isinstance(args, Mapping)
+                                                   else list(args)))
+        if cli.config.get("torch_threads") is not None:
+            if cli.config["torch_threads"] < 1:
+                raise ConfigError(f"torch_threads: expected an int >= 1 or null, got "
+                                  f"{cli.config['torch_threads']}. Fix: e.g. 1.")
+            torch.set_num_threads(cli.config["torch_threads"])
+        ckpt_path = resolve_ckpt_path(cli)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path,
+                        weights_only=True)
+    finally:
+        torch.set_num_threads(threads)
+    artifacts = next((c for c in cli.trainer.callbacks if isinstance(c, RunArtifacts)), None)
+    summary = dict(artifacts.summary) if artifacts is not None else {}
+    paths = dict(artifacts.paths) if artifacts is not None else {}
+    return TrainingRun(summary, paths, str(cli.trainer.default_root_dir))
