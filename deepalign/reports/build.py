@@ -1,10 +1,12 @@
 """`build_report(DIR)`: DIR/results.csv -> DIR/report.md, DIR/report.html, DIR/figures/*.png.
 
 The report is built from the results table (analyses from `deepalign.studies.analysis` and
-`deepalign.studies.kernel_checks`; figures, tables and text generated from the numbers) and
-the recipe's primary metric and calibration from DIR/study.json when it is there
-(`deepalign.reports.answer.recipe_settings`). Each study present in the table gets a section,
-led by its primary score; a study absent from the table is named as absent.
+`deepalign.studies.kernel_checks`; figures, tables and text generated from the numbers), the
+recipe's primary metric and calibration from DIR/study.json when it is there
+(`deepalign.reports.answer.recipe_settings`) and study 3's preservation suite from
+DIR/encoder_runs.json when it is there (`deepalign.reports.preservation`). Each study
+present in the table gets a section, led by its primary score; a study absent from the
+table is named as absent.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.reports import answer, figures, tables, text
+from deepalign.reports import answer, figures, preservation, tables, text
 from deepalign.reports.document import Document, write_atomic
 from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
@@ -33,6 +35,11 @@ from deepalign.studies.kernel_checks import (
     trained_plane,
 )
 from deepalign.studies.results import GENERALIZATION_METRICS, ResultsTable, read_table
+from deepalign.studies.trained_analysis import (
+    ENCODER_RUNS,
+    EncoderRecord,
+    read_encoder_records,
+)
 
 __all__ = ["Report", "build_report"]
 
@@ -138,7 +145,8 @@ def _real_section(document: Document, analysis: RealAnalysis, table: ResultsTabl
 
 
 def _trained_section(document: Document, analysis: TrainedAnalysis, table: ResultsTable,
-                     settings: answer.RecipeSettings, figure_dir: Path) -> None:
+                     settings: answer.RecipeSettings, figure_dir: Path,
+                     records: tuple[EncoderRecord, ...] = ()) -> None:
     primary = settings.primary_metric
     document.paragraph(_setup(table, ("trained", "transfer")))
     if analysis.agents:
@@ -147,6 +155,9 @@ def _trained_section(document: Document, analysis: TrainedAnalysis, table: Resul
         document.paragraph(words)
     if any(r.n for r in analysis.alignment.values()):
         document.table(tables.trained_alignment_table(analysis))
+    document.paragraph(preservation.preservation_text(records))
+    if preservation.recorded(records):
+        document.table(preservation.preservation_table(records))
     for agent in analysis.agents:
         document.table(tables.trained_metric_table(analysis, agent, primary))
         results = analysis.metrics[agent]
@@ -201,7 +212,8 @@ def _near_constant_words(flagged: list[KernelSpectrum]) -> str:
 
 def build_report(directory: str | Path, table: ResultsTable | None = None) -> Report:
     """Write the report of the study in `directory` (reads `directory/results.csv` unless a
-    `table` is given, and `directory/study.json` when present) and return where it went."""
+    `table` is given, and `directory/study.json` and `directory/encoder_runs.json` when
+    present) and return where it went."""
     root = Path(directory)
     table = read_table(root / "results.csv") if table is None else table
     settings = answer.recipe_settings(root, table)
@@ -241,7 +253,8 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
     if trained is None:
         document.paragraph(_ABSENT)
     else:
-        _trained_section(document, trained, table, settings, figure_dir)
+        _trained_section(document, trained, table, settings, figure_dir,
+                         read_encoder_records(root / ENCODER_RUNS))
     if spectra:
         document.heading(2, "Kernel spectra: near-constant kernels")
         document.paragraph(_near_constant_words(flagged))

@@ -30,7 +30,7 @@ from deepalign.encoders import (
     SentenceEncoder,
     load_encoder,
 )
-from deepalign.errors import CheckpointError, ConfigError
+from deepalign.errors import CheckpointError, ConfigError, DeepAlignError
 from deepalign.studies.config import StudyConfig, seed_list
 
 __all__ = [
@@ -131,6 +131,41 @@ class EncoderRun:
         value = entry.get(f"spearman_{stage}")
         return float(value) if isinstance(value, int | float) else math.nan
 
+    def preservation(self) -> dict[str, dict[str, float]]:
+        """The preservation suite of the summary: {set: {"before", "after", "change",
+        "pairs"}} (Spearman on each bundled similarity set not trained on; nan where a number
+        is missing); {} for a summary without one (runs older than the suite)."""
+        block = self.summary.get("preservation")
+        sets = block.get("sets") if isinstance(block, dict) else None
+        if not isinstance(sets, dict):
+            return {}
+        out = {}
+        for name, entry in sets.items():
+            row = _numbers(entry, before="spearman_before", after="spearman_after",
+                           change="change", pairs="pairs")
+            if math.isnan(row["change"]):
+                row["change"] = row["after"] - row["before"]
+            out[str(name)] = row
+        return out
+
+    def preservation_excluded(self) -> dict[str, str]:
+        """{set: why it is not in the preservation suite} from the summary ({} if absent)."""
+        block = self.summary.get("preservation")
+        excluded = block.get("excluded") if isinstance(block, dict) else None
+        return ({str(k): str(v) for k, v in excluded.items()} if isinstance(excluded, dict)
+                else {})
+
+    def generalization(self) -> dict[str, dict[str, float]]:
+        """{"new_x_new", "cross"}: {"before", "after", "gain"} (Spearman on pairs of two
+        held-out items / one held-out and one train item) from the summary's
+        `generalization` block; {} without one."""
+        block = self.summary.get("generalization")
+        if not isinstance(block, dict):
+            return {}
+        return {str(key): _numbers(entry, before="spearman_before", after="spearman_after",
+                                   gain="gain")
+                for key, entry in block.items() if isinstance(entry, dict)}
+
     def export_config(self) -> dict:
         return json.loads((self.encoder_dir / "encoder.json").read_text(encoding="utf-8"))
 
@@ -159,6 +194,13 @@ class EncoderRun:
         raise CheckpointError(f"{self.directory}: no checkpoint of epoch {epoch:g}.")
 
 
+def _numbers(entry: object, **keys: str) -> dict[str, float]:
+    """{name: float(entry[key])} for `keys` (name=key), nan where missing or not a number."""
+    entry = entry if isinstance(entry, dict) else {}
+    return {name: float(entry[key]) if isinstance(entry.get(key), int | float)
+            and not isinstance(entry.get(key), bool) else math.nan for name, key in keys.items()}
+
+
 def _checkpoints(root: Path) -> tuple[tuple[float, Path], ...]:
     from deepalign.studies.checkpoints import list_checkpoints
 
@@ -184,18 +226,19 @@ def train_encoder(
     keep_checkpoints: bool = False,
     log: Callable[[str], None] = print,
 ) -> EncoderRun:
-    """Train one encoder with `deepalign.train` into `directory` and return the finished run.
+    """Train one encoder into `directory` and return the finished run.
 
-    Runs the trainer's own entry point (`deepalign.train.main`, the code behind `python -m
-    deepalign.train`) in this process, with its output in `directory/train.log`; Lightning is
-    imported only here. `keep_checkpoints` saves every epoch's checkpoint (the dose-response
-    view; the best epoch is still chosen among all epochs).
+    Calls `trainers.train_alignment` (the library function `python -m deepalign.train`
+    wraps, so the recipe is the CLI's, `extra_args` in its syntax) in this process, with its
+    output in `directory/train.log`; Lightning is imported only here. `keep_checkpoints`
+    saves every epoch's checkpoint (the dose-response view; the best epoch is still chosen
+    among all epochs).
     """
     directory.mkdir(parents=True, exist_ok=True)
     arguments = training_arguments(train_dataset, seed, directory, split_seed,
                                    heldout_fraction, keep_checkpoints) + list(extra_args)
     log(f"training encoder: python -m deepalign.train {' '.join(arguments)}")
-    from deepalign.train import main as train_main
+    from trainers import train_alignment
 
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
@@ -208,7 +251,11 @@ def train_encoder(
         for lg in loggers:
             lg.handlers, lg.propagate = [handler], False
         try:
-            code = train_main(arguments)
+            train_alignment(arguments)
+            code = 0
+        except DeepAlignError as error:
+            print(f"error: {error}", file=output)
+            code = 2
         except SystemExit as error:  # argument errors exit through argparse
             code = error.code if isinstance(error.code, int) else 2
         finally:
@@ -227,7 +274,8 @@ def train_encoder(
 
 def training_arguments(train_dataset: str, seed: int, directory: Path, split_seed: int,
                        heldout_fraction: float, keep_checkpoints: bool = False) -> list[str]:
-    """Command-line arguments of `python -m deepalign.train` for one run."""
+    """Arguments of `trainers.train_alignment` (as `python -m deepalign.train` takes them)
+    for one run."""
     arguments = [
         f"--seed_everything={seed}",
         f"--trainer.default_root_dir={directory}",

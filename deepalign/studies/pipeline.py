@@ -5,7 +5,9 @@
    settings that change results but are not part of cell ids: horizon, split, noise,
    encoders, ...; changing seeds, values, levels, kernels or agents only adds or drops
    cells), is not some other directory, and every finished part file in it is readable.
-2. Train (or find) the encoders study 3 needs (`trained.prepare_encoders`), each once.
+2. Train (or find) the encoders study 3 needs (`trained.prepare_encoders`), each once, and
+   save what their summaries report beyond the table (the preservation suite, the held-out
+   generalization gains) in `out/encoder_runs.json` (`trained_analysis.EncoderRecord`).
 3. Build the grid from the plans, play every cell not yet written, in process (`run_grid`)
    or as Ray tasks (`backend="ray"`, `distributed.run_grid_ray`), and merge the parts into
    `out/results.csv` in grid order (only the cells of this grid). Both backends give the
@@ -41,6 +43,11 @@ from deepalign.studies.runner import run_grid
 from deepalign.studies.sources import StudySources
 from deepalign.studies.synthetic import SyntheticPlan
 from deepalign.studies.trained import TrainedPlan, TransferPlan, prepare_encoders
+from deepalign.studies.trained_analysis import (
+    ENCODER_RUNS,
+    EncoderRecord,
+    write_encoder_records,
+)
 
 __all__ = ["BACKENDS", "StudyRun", "build_plans", "result_settings", "run_study"]
 
@@ -125,6 +132,12 @@ def _write_record(config: StudyConfig, out: Path) -> None:
     settings = result_settings(config)
     tmp.write_text(json.dumps({"settings": settings}, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, record)
+
+
+def _write_encoder_records(out: Path, encoders: PreparedEncoders) -> None:
+    records = [EncoderRecord.from_run("trained", run) for run in encoders.paired]
+    records += [EncoderRecord.from_run("transfer", run) for run in encoders.transfer]
+    write_encoder_records(out / ENCODER_RUNS, records)
 
 
 def _validate_inputs(config: StudyConfig, sources: StudySources) -> None:
@@ -244,6 +257,8 @@ def run_study(
         if Path(config.source).is_file():
             shutil.copyfile(config.source, out / "config.yaml")
         encoders = prepare_encoders(config, out, log=log) if config.trained is not None else None
+        if encoders is not None:
+            _write_encoder_records(out, encoders)
         plans = build_plans(config, encoders, sources)
         cells = [cell for plan in plans.values() for cell in plan.cells()]
         check_unique(cells)

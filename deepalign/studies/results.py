@@ -6,6 +6,8 @@ Layout of a study directory:
 DIR/parts/<hash>.csv   one file per finished batch of cells (written to a temporary file,
                        fsync'ed, then renamed: a crash leaves no half row)
 DIR/results.csv        all parts merged in grid order (rewritten atomically at the end)
+DIR/encoder_runs.json  what study 3's encoder runs reported beyond the table (their
+                       preservation suite; `trained_analysis.write_encoder_records`)
 ```
 
 Resume reads the cell ids in `DIR/parts` and skips them. A cell written twice (a retried

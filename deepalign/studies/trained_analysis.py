@@ -6,18 +6,28 @@ uniformity-matched control when the table has it (after minus control: what the 
 kernel gives beyond being as uniform), the dose-response over training checkpoints (the
 training stages only), and the transfer variant. Reference-kernel rows (condition
 "reference") pair with nothing and are left out. Re-exported by `deepalign.studies.analysis`.
+
+What the encoder runs themselves reported (their `summary.json`: the preservation suite and
+the held-out generalization gains) is not in the results table: the pipeline saves it per run
+(`EncoderRecord`) in `DIR/encoder_runs.json` beside `results.csv` (`write_encoder_records`),
+and the report reads it back (`read_encoder_records`; () for a study that predates it).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deepalign.errors import DataError
 from deepalign.studies.curves import Curve, centred_spearman, finite_mean, finite_metrics
 from deepalign.studies.references import UNIFORMITY_KERNEL
-from deepalign.studies.results import ResultsTable
+from deepalign.studies.results import ResultsTable, _atomic_write
 from deepalign.studies.stats import (
     CorrelationResult,
     PairedResult,
@@ -25,7 +35,16 @@ from deepalign.studies.stats import (
     paired_comparison,
 )
 
-__all__ = ["TrainedAnalysis", "analyse_trained", "final_controls"]
+if TYPE_CHECKING:
+    from deepalign.studies.encoders import EncoderRun
+
+__all__ = [
+    "ENCODER_RUNS", "EncoderRecord", "TrainedAnalysis", "analyse_trained", "final_controls",
+    "read_encoder_records", "write_encoder_records",
+]
+
+#: The file beside `results.csv` holding the `EncoderRecord`s of study 3's encoder runs.
+ENCODER_RUNS = "encoder_runs.json"
 
 
 @dataclass(frozen=True)
@@ -145,3 +164,73 @@ def analyse_trained(table: ResultsTable):
         agents, alignment, metric_results, dose, dose_correlations, transfer,
         transfer_alignment, sources, control,
     )
+
+
+@dataclass(frozen=True)
+class EncoderRecord:
+    """What one of study 3's encoder runs reported in its `summary.json`.
+
+    Attributes:
+        study: "trained" (the paired study, one run per encoder seed) or "transfer" (one run
+        per transfer training set); train_dataset: what it was aligned on; encoder_seed;
+        directory: the run directory; preservation: {set: {"before", "after", "change",
+        "pairs"}} ({} when the run did not record the suite); excluded: {set: why it is not
+        in the suite}; generalization: {"new_x_new" / "cross": {"before", "after", "gain"}}.
+    """
+
+    study: str
+    train_dataset: str
+    encoder_seed: int
+    directory: str = ""
+    preservation: dict[str, dict[str, float]] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    generalization: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, study: str, run: EncoderRun) -> EncoderRecord:
+        return cls(study, run.train_dataset, run.seed, str(run.directory), run.preservation(),
+                   run.preservation_excluded(), run.generalization())
+
+
+def _json_numbers(block: dict, to_json: bool) -> dict[str, dict[str, float | None]]:
+    """{name: {key: number}} with nan written as null (`to_json`) or null read as nan."""
+    def convert(x):
+        if to_json:
+            return None if math.isnan(x) else x
+        return math.nan if x is None else float(x)
+
+    return {str(name): {str(k): convert(v) for k, v in row.items()} for name, row in block.items()}
+
+
+def write_encoder_records(path: str | Path, records: Sequence[EncoderRecord]) -> Path:
+    """Write `records` to `path` as JSON (nan as null), atomically."""
+    runs = [{"study": r.study, "train_dataset": r.train_dataset, "encoder_seed": r.encoder_seed,
+             "directory": r.directory, "excluded": dict(r.excluded),
+             "preservation": _json_numbers(r.preservation, True),
+             "generalization": _json_numbers(r.generalization, True)} for r in records]
+    file = Path(path)
+    _atomic_write(file, json.dumps({"runs": runs}, indent=1, allow_nan=False) + "\n")
+    return file
+
+
+def read_encoder_records(path: str | Path) -> tuple[EncoderRecord, ...]:
+    """The records `write_encoder_records` wrote to `path`; () when there is no such file
+    (a study that predates it); DataError naming the file when it is damaged."""
+    file = Path(path)
+    if not file.is_file():
+        return ()
+    try:
+        runs = json.loads(file.read_text(encoding="utf-8"))["runs"]
+        return tuple(
+            EncoderRecord(str(r["study"]), str(r["train_dataset"]), int(r["encoder_seed"]),
+                          str(r.get("directory", "")),
+                          _json_numbers(r.get("preservation") or {}, False),
+                          {str(k): str(v) for k, v in (r.get("excluded") or {}).items()},
+                          _json_numbers(r.get("generalization") or {}, False))
+            for r in runs
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise DataError(
+            f"{file}: not the encoder record `python -m deepalign.study` writes ({error!r}); "
+            "delete it (the next run of the study writes it again) or restore it."
+        ) from error

@@ -34,11 +34,25 @@ def table_path(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("study")
-    runs = [tiny_study.make_encoder_run(root / f"run{seed}", seed) for seed in range(2)]
+    runs = [tiny_study.make_encoder_run(root / f"run{seed}", seed,
+                                        extra_summary=_PRESERVATION[seed]) for seed in range(2)]
     recipe = tiny_study.write_recipe(root, runs)
     result = run_study(load_study_config(recipe), root / "out", progress=False)
     torch.set_num_threads(threads)
     return result.table
+
+
+#: The trainer's preservation and generalization blocks of the tiny runs (encoder seeds 0, 1).
+_PRESERVATION = {
+    seed: {"preservation": {"sets": {"activity-pairs": {
+               "spearman_before": 0.742, "spearman_after": after, "change": after - 0.742,
+               "pairs": 996}}, "excluded": {"spa-verb": "trained on"}},
+           "generalization": {"new_x_new": {"spearman_before": 0.3, "spearman_after": 0.4,
+                                            "gain": gain},
+                              "cross": {"spearman_before": 0.2, "spearman_after": 0.2,
+                                        "gain": 0.0}}}
+    for seed, after, gain in ((0, 0.7381, 0.1), (1, 0.7433, 0.07))
+}
 
 
 def test_report_from_the_table_alone(table_path, tmp_path):
@@ -66,6 +80,25 @@ def test_report_from_the_table_alone(table_path, tmp_path):
     rho = scipy_stats.spearmanr(table.column("alignment_train")[measured],
                                 table.column("mean_reward")[measured]).statistic
     assert f"\u03c1 = {rho:+.2f}" in markdown
+
+
+def test_report_of_the_study_directory_shows_the_preservation_suite(table_path, tmp_path):
+    # run_study saved what the encoder runs' summaries report beside the table; only the
+    # table alone (no encoder_runs.json) has no preservation suite
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("results.csv", "study.json", "encoder_runs.json"):
+        shutil.copyfile(table_path.parent / name, study / name)
+    markdown = build_report(study).markdown.read_text()
+    assert "| encoder | activity-pairs (996 pairs) | new\u00d7new held-out gain |" in markdown
+    assert "| seed 0 | 0.742 \u2192 0.738 (-0.0039) | +0.100 | +0.000 |" in markdown
+    assert "| seed 1 | 0.742 \u2192 0.743 (+0.0013) | +0.070 | +0.000 |" in markdown
+    assert "| mean (2 seeds) | 0.742 \u2192 0.741 (-0.0013) | +0.085 | +0.000 |" in markdown
+    assert "left out of the suite: spa-verb (trained on)*" in markdown
+    assert ("largest drop on any bundled set not trained on: 0.0039 (activity-pairs, seed 0; "
+            "over 2 encoder runs") in markdown
+    shutil.copyfile(table_path, tmp_path / "results.csv")
+    assert "not recorded by these encoder runs" in build_report(tmp_path).markdown.read_text()
 
 
 def test_report_cli(table_path, tmp_path, capsys):

@@ -86,3 +86,17 @@ def test_dose_checkpoints_are_evenly_spaced(tmp_path):
     assert [e for e, _ in dose_checkpoints(run, 4)] == [9.0, 19.0, 29.0, 39.0]
     assert len(dose_checkpoints(run, 100)) == 39  # all but the final (exported) epoch
     assert dose_checkpoints(run, 0) == ()
+
+
+def test_preservation_suite_is_read_from_the_trainers_summary(run):
+    sets = run.summary["preservation"]["sets"]
+    suite = run.preservation()
+    assert suite and set(suite) == set(sets)
+    for name, entry in sets.items():
+        assert suite[name] == {"before": entry["spearman_before"],
+                               "after": entry["spearman_after"],
+                               "change": entry["change"], "pairs": entry["pairs"]}
+    assert run.preservation_excluded() == run.summary["preservation"]["excluded"]
+    gains = run.generalization()
+    assert gains["new_x_new"]["gain"] == run.summary["generalization"]["new_x_new"]["gain"]
+    assert gains["cross"]["after"] == run.summary["generalization"]["cross"]["spearman_after"]

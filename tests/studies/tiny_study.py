@@ -19,8 +19,10 @@ from deepalign.data import load_dataset, split_items, split_pair_masks
 from deepalign.encoders import SentenceEncoder, export_encoder
 
 
-def make_encoder_run(directory: Path, seed: int, steps: int = 15) -> Path:
-    """Train and export one small encoder into `directory` (a cached run); returns it."""
+def make_encoder_run(directory: Path, seed: int, steps: int = 15,
+                     extra_summary: dict | None = None) -> Path:
+    """Train and export one small encoder into `directory` (a cached run); returns it.
+    `extra_summary`: further `summary.json` keys (e.g. the trainer's "preservation")."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         dataset = load_dataset("spa-verb-act", values=("act_evaluation",))
@@ -52,6 +54,7 @@ def make_encoder_run(directory: Path, seed: int, steps: int = 15) -> Path:
         "dataset": "spa-verb-act", "split_seed": 0, "heldout_fraction": 0.3, "epochs": 1,
         **{split: {"spearman_before": before[split], "spearman_after": after[split]}
            for split in before},
+        **(extra_summary or {}),
     }
     (directory / "summary.json").write_text(json.dumps(summary))
     return directory
