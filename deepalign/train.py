@@ -4,12 +4,16 @@ With no argument it trains the default recipe (``configs/train/default.yaml`` re
 ``spa-verb`` (825 verbs rendered by `deepalign.data.render_verb_action`), items split by
 `deepalign.data.split_items` with ``split_seed`` = ``--seed_everything`` (0), a frozen
 all-MiniLM-L6-v2 with cached embeddings and a linear head (starting as the identity),
-input dropout 0.2, `SoftSpearmanLoss` on the fit pairs + `LocalSimilarityRegularizer`
-(weight 3), early stopping on ``val/spearman`` (pairs of validation items carved from the
-train items; held-out items are never used).
+input dropout 0.5, `SoftSpearmanLoss` on the fit pairs + a preservation term (weight 30)
+keeping the similarities among 1,000 unlabeled texts of other bundled datasets near the
+pretrained encoder's, early stopping on ``val/spearman`` (pairs of validation items carved
+from the train items; held-out items are never used). Every run reports the preservation
+suite (every bundled similarity set it did not train on, before and after). The recipe was
+chosen on validation items: ``docs/generalization.md``.
 
     python -m deepalign.train                                  # the default recipe
     python -m deepalign.train --config configs/train/activity_pairs.yaml
+    python -m deepalign.train --config configs/train/multi.yaml       # two similarity sets
     python -m deepalign.train --seed_everything 1 --trainer.max_epochs 50
     python -m deepalign.train --ckpt_path RUN/checkpoints/last.ckpt   # resume
     python -m deepalign.train --ckpt_path last          # resume the newest run (or start one)

@@ -63,14 +63,17 @@ class AlignmentModule(LightningModule):
             ``SentenceEncoder(**DEFAULT_ENCODER)``.
         loss: alignment loss on the fit pairs; None = ``SoftSpearmanLoss(**DEFAULT_LOSS)``.
         local_weight: weight of `LocalSimilarityRegularizer` (squared drift of the cosine
-            similarities of the batch items from the pretrained encoder's); 0 = off.
+            similarities of the batch items from the pretrained encoder's); 0 = off (the
+            default: it holds the training items back from the human judgments, and the
+            pool term below preserves better; docs/generalization.md).
         preservation_weight: weight of the same term over the datamodule's unlabeled
             preservation pool (``pool_texts``: texts of other bundled datasets, never a
             training text); 0 = off.
         learning_rate: AdamW learning rate.
         weight_decay: AdamW decoupled weight decay.
-        input_dropout: dropout on the frozen backbone embeddings while training (a cheap
-            augmentation against memorising items); ignored when the backbone is fine-tuned.
+        input_dropout: dropout on the frozen backbone embeddings of the training items while
+            training (a cheap augmentation against memorising items; the pool is not
+            dropped); ignored when the backbone is fine-tuned.
         measure_every_n_epochs: log every measure on every split this often (``val/spearman``
             is logged every epoch regardless).
     """
@@ -79,11 +82,11 @@ class AlignmentModule(LightningModule):
         self,
         encoder: nn.Module | None = None,
         loss: AlignmentLoss | None = None,
-        local_weight: float = 3.0,
-        preservation_weight: float = 0.0,
+        local_weight: float = 0.0,
+        preservation_weight: float = 30.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
-        input_dropout: float = 0.2,
+        input_dropout: float = 0.5,
         measure_every_n_epochs: int = 10,
     ) -> None:
         super().__init__()

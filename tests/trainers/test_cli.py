@@ -73,7 +73,8 @@ def test_smoke_run_event_files_hold_alignment_tags_and_step0(smoke_run):
     for split in ("fit", "val", "train", "heldout", "cross"):
         for name in MEASURES:
             assert f"{split}/{name}" in tags
-    assert {"loss/total", "loss/alignment", "loss/local", "loss/val_alignment"} <= tags
+    assert {"loss/total", "loss/alignment", "loss/preserve", "loss/val_alignment"} <= tags
+    assert "loss/local" not in tags  # off by default
     assert "hparams/heldout_spearman_after" in tags
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
     for split in ("train", "val", "heldout", "cross"):

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 # masks must agree for the trajectories to match: same seed on every rank)
 ARGS = ["--data.max_items", "60", "--trainer.max_epochs", "3",
         "--trainer.enable_progress_bar", "false", "--tensorboard.projector", "false",
-        "--artifacts.projector", "false", "--tensorboard.figure_every_n_epochs", "0"]
+        "--artifacts.projector", "false", "--tensorboard.figure_every_n_epochs", "0",
+        # a small pool (its term must agree across ranks too); no suite, not tested here
+        "--data.preservation_sets=[]", "--data.pool_size", "200"]
 
 
 def _losses(run_dir: Path) -> dict[int, float]:

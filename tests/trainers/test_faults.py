@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--data.max_items", "60", "--trainer.enable_progress_bar", "false",
          "--tensorboard.projector", "false", "--artifacts.projector", "false",
          "--tensorboard.figure_every_n_epochs", "0", "--model.measure_every_n_epochs", "1000",
-         "--early_stopping.patience", "100000"]
+         "--early_stopping.patience", "100000",
+         # the suite and a large pool cost seconds per process and are not what this tests
+         "--data.preservation_sets=[]", "--data.pool_size", "100"]
 
 
 class _Marker:

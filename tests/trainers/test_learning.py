@@ -103,6 +103,16 @@ def test_loss_terms_and_minibatches():
     upper = torch.triu(torch.ones_like(drift, dtype=torch.bool), diagonal=1)
     assert math.isclose(float(terms["local"]), 5.0 * float((drift[upper] ** 2).mean()),
                         rel_tol=1e-5)
+    # the preservation term (default weight 30): drift over the unlabeled pool's pairs
+    pool = data_module.pool_texts
+    assert len(pool) == 1000 and not set(pool) & set(data.texts)
+    with torch.no_grad():
+        now = cosine_similarity_matrix(module.encoder(list(pool)))
+        pretrained = cosine_similarity_matrix(SentenceEncoder()(list(pool)))
+    upper = torch.triu(torch.ones_like(now, dtype=torch.bool), diagonal=1)
+    assert math.isclose(float(terms["preserve"]),
+                        30.0 * float(((now - pretrained)[upper] ** 2).mean()), rel_tol=1e-4)
+    assert float(terms["preserve"]) > 0.0
     after = module.measure(spearman_only=True)
     assert after["fit"]["spearman"] > module.initial_measures["fit"]["spearman"] + 0.1
 

@@ -85,8 +85,10 @@ def test_pool_term_keeps_the_suite_closer_than_no_term(tmp_path, pooled_run):
     """Same recipe without the pool term: the suite moves further from the pretrained."""
     summary, _ = pooled_run
     assert main([*QUICK, "--trainer.default_root_dir", str(tmp_path),
-                 "--model.learning_rate", "0.01"]) == 0
+                 "--model.learning_rate", "0.01", "--model.preservation_weight", "0",
+                 "--data.pool_size", "300"]) == 0
     free, _ = _summary(tmp_path)
+    assert free["preservation"]["pool"]["weight"] == 0.0
     moved = sum(abs(r["change"]) for r in free["preservation"]["sets"].values())
     kept = sum(abs(r["change"]) for r in summary["preservation"]["sets"].values())
     assert kept < 0.7 * moved
