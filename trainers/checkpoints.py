@@ -44,7 +44,27 @@ def file_digest(path: str | Path) -> str:
 class VerifiedCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` that also writes a SHA-256 digest beside each checkpoint (rank 0):
     the old digest is removed first and the new one renamed into place after the save, so a
-    digest never describes another file's bytes."""
+    digest never describes another file's bytes.
+
+    With ``save_last`` it writes ``last.ckpt`` after *every* epoch. Lightning's own callback
+    writes it only in steps that saved a top-k checkpoint, so its ``last.ckpt`` is the last
+    epoch that improved the monitor, and a resume from it would lose the epochs after."""
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: Any) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_always(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: Any) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_always(trainer)
+
+    def _save_last_always(self, trainer: Trainer) -> None:
+        """last.ckpt for this step when the parent did not write it (nothing is saved twice:
+        `_should_skip_saving_checkpoint` is true once this step has a checkpoint)."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
         digest = Path(filepath + DIGEST_SUFFIX)

@@ -16,7 +16,8 @@ from deepalign.alignment import (
     spearman_alignment,
 )
 from deepalign.encoders import SentenceEncoder
-from trainers import AlignmentDataModule, AlignmentModule, RunArtifacts
+from trainers import AlignmentDataModule, AlignmentModule, RunArtifacts, VerifiedCheckpoint
+from trainers.checkpoints import file_digest
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,3 +146,26 @@ def test_pretrained_is_kept_when_no_epoch_beats_it(tmp_path):
             summary[split]["spearman_before"], abs=1e-9)
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["heldout"] == summary["heldout"]
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_it_did_not_improve(tmp_path):
+    """Lightning writes last.ckpt only in steps that saved a top-k checkpoint; ours writes
+    it every epoch, so `--ckpt_path last` resumes where training stopped."""
+    seed_everything(0)
+    data_module = AlignmentDataModule(max_items=120, split_seed=0, preservation_sets=[],
+                                      pool_size=100)
+    module = AlignmentModule(loss=_AntiAlignmentLoss(), learning_rate=1e-2,
+                             measure_every_n_epochs=1000)
+    checkpoint = VerifiedCheckpoint(dirpath=tmp_path, monitor="val/spearman", mode="max",
+                                    save_last=True, filename="best-{epoch:03d}")
+    trainer = Trainer(max_epochs=4, logger=False, callbacks=[checkpoint],
+                      enable_progress_bar=False, enable_model_summary=False,
+                      num_sanity_val_steps=0, accelerator="cpu", devices=1,
+                      default_root_dir=tmp_path)
+    trainer.fit(module, datamodule=data_module)
+    best = sorted(p.name for p in tmp_path.glob("best-*.ckpt"))
+    assert best == ["best-epoch=000.ckpt"]  # only the first epoch was a top-1 save
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 4 and last["epoch"] == 3
+    assert (tmp_path / "last.ckpt.sha256").read_text().strip() == file_digest(
+        tmp_path / "last.ckpt")
