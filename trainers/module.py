@@ -123,6 +123,7 @@ class AlignmentModule(LightningModule):
         self._backbone_table: Tensor | None = None
         self._reference: Tensor | None = None
         self._extra_tables: list[Tensor | None] = []
+        self._suite_tables: list[Tensor | None] = []
         self._extra_references: list[Tensor] = []
         self._pool_texts: tuple[str, ...] = ()
         self._pool_table: Tensor | None = None
@@ -152,6 +153,7 @@ class AlignmentModule(LightningModule):
         self.suite = getattr(datamodule, "suite", None) or PreservationSuite()
         self._problems = {}
         self._backbone_table = self._table(data.texts)
+        self._suite_tables = [self._table(s.texts) for s in self.suite.sets]
         self._reference = self.embed_all().detach()
         self._extra_tables = [self._table(extra.texts) for extra, _ in self.extra_data]
         self._extra_references = [self.embed_all(k + 1).detach()
@@ -178,13 +180,19 @@ class AlignmentModule(LightningModule):
         frozen = isinstance(self.encoder, SentenceEncoder) and self.encoder.frozen
         return self.encoder.embed_backbone(texts) if frozen else None
 
+    def _encode(self, texts: tuple[str, ...], table: Tensor | None) -> Tensor:
+        """Embeddings of ``texts`` in the current mode (``table``: their cached backbone
+        embeddings from `_table`, or None)."""
+        if table is not None:
+            return self.encoder.head_forward(table.to(self.device))
+        return self.encoder(list(texts))
+
     def _embed_texts(self, texts: tuple[str, ...], table: Tensor | None) -> Tensor:
-        """Evaluation-mode embeddings of ``texts`` (``table``: their backbone embeddings)."""
+        """`_encode` in evaluation mode, no grad."""
         was_training = self.training
         self.eval()
         with torch.no_grad():
-            out = (self.encoder.head_forward(table.to(self.device)) if table is not None
-                   else self.encoder(list(texts)))
+            out = self._encode(texts, table)
         self.train(was_training)
         return out
 
@@ -201,8 +209,8 @@ class AlignmentModule(LightningModule):
 
     def measure_preservation(self) -> dict[str, float]:
         """Spearman of the current encoder on each set of the preservation suite."""
-        return self.suite.measure(lambda texts: self._embed_texts(tuple(texts), self._table(
-            tuple(texts))))
+        return {s.name: s.alignment(self._embed_texts(s.texts, table))
+                for s, table in zip(self.suite.sets, self._suite_tables)}
 
     @property
     def reference_embeddings(self) -> Tensor | None:
@@ -277,11 +285,8 @@ class AlignmentModule(LightningModule):
             extra_terms = self._set_terms(extra.indices("fit"), "fit", k + 1)
             for name, value in extra_terms.items():
                 terms[name] = terms.get(name, 0.0) + weight * value
-        if self._pool_regularizer is not None and self._pool_table is not None:
-            embeddings = self.encoder.head_forward(self._pool_table.to(self.device))
-            terms["preserve"] = self._pool_regularizer.to(embeddings.device).penalty(embeddings)
-        elif self._pool_regularizer is not None:
-            embeddings = self.encoder(list(self._pool_texts))
+        if self._pool_regularizer is not None:
+            embeddings = self._encode(self._pool_texts, self._pool_table)
             terms["preserve"] = self._pool_regularizer.to(embeddings.device).penalty(embeddings)
         return terms
 

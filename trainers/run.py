@@ -31,7 +31,7 @@ from trainers.checkpoints import (  # noqa: E402
     validate_checkpoint,
 )
 from trainers.datamodule import AlignmentDataModule  # noqa: E402
-from trainers.export import MONITOR, RunArtifacts  # noqa: E402, F401
+from trainers.export import MONITOR, RunArtifacts  # noqa: E402
 from trainers.module import DEFAULT_ENCODER, DEFAULT_LOSS, AlignmentModule  # noqa: E402
 
 __all__ = [

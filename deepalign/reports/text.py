@@ -124,24 +124,26 @@ def synthetic_text(analysis: SyntheticAnalysis) -> list[str]:
         )
     for agent, reference in analysis.references.items():
         if "mean_reward" in reference and "bad_actions" in reference:
-            reward, reward_sem = reference["mean_reward"]
-            bad, bad_sem = reference["bad_actions"]
             paragraphs.append(
-                f"Reference: {AGENT_NAMES.get(agent, agent)}, which uses no kernel, earned mean "
-                f"reward {reward:.3g} \u00b1 {reward_sem:.2g} with {bad:.3g} \u00b1 "
-                f"{bad_sem:.2g} bad actions (mean \u00b1 standard error)."
+                f"Reference: {AGENT_NAMES.get(agent, agent)}, which uses no kernel, earned "
+                f"{_reward_and_bad(reference)} (mean \u00b1 standard error)."
             )
     for (agent, kernel), reference in analysis.reference_kernels.items():
         if "mean_reward" in reference and "bad_actions" in reference:
-            reward, reward_sem = reference["mean_reward"]
-            bad, bad_sem = reference["bad_actions"]
             paragraphs.append(
                 f"Reference: with {AGENT_NAMES.get(agent, agent)}, the {kernel} kernel "
                 f"({_REFERENCE_WORDS.get(kernel, 'a reference')}; it has no alignment and is "
-                f"left out of the correlations) earned mean reward {reward:.3g} \u00b1 "
-                f"{reward_sem:.2g} with {bad:.3g} \u00b1 {bad_sem:.2g} bad actions."
+                f"left out of the correlations) earned {_reward_and_bad(reference)}."
             )
     return paragraphs
+
+
+def _reward_and_bad(reference: dict) -> str:
+    """"mean reward R ± s with B ± s bad actions" from a reference's (mean, sem) pairs."""
+    reward, reward_sem = reference["mean_reward"]
+    bad, bad_sem = reference["bad_actions"]
+    return (f"mean reward {reward:.3g} \u00b1 {reward_sem:.2g} with {bad:.3g} \u00b1 "
+            f"{bad_sem:.2g} bad actions")
 
 
 def real_text(analysis: RealAnalysis) -> list[str]:
