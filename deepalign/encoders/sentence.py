@@ -12,14 +12,17 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepalign.encoders.backbone import (
+    backbone_fingerprint,
     embedding_dimension,
     load_backbone,
     resolve_backbone_path,
     transformer_layers,
 )
 from deepalign.encoders.cache import EmbeddingCache, shared_cache
+from deepalign.encoders.disk_cache import disk_cached
 from deepalign.encoders.heads import build_head
 from deepalign.encoders.inputs import check_texts
+from deepalign.encoders.zoo.fixed import FixedBackbone
 from deepalign.errors import ConfigError, DataError
 
 
@@ -137,7 +140,7 @@ class SentenceEncoder(nn.Module):
         if not self.frozen:
             return self._run_backbone(items)
         with torch.no_grad():
-            return self._embedding_cache().lookup(items, self._run_backbone)
+            return self._embedding_cache().lookup(items, self._frozen_backbone)
 
     def head_forward(self, backbone_embeddings: Tensor) -> Tensor:
         """Head, then L2 normalisation: `n_items x d_in -> n_items x d`.
@@ -176,8 +179,7 @@ class SentenceEncoder(nn.Module):
 
     def _embedding_cache(self) -> EmbeddingCache:
         """The shared cache of this backbone, device and dtype, or the private one."""
-        parameter = next(self.backbone.parameters())
-        key = (str(self._backbone_path), str(parameter.device), str(parameter.dtype))
+        key = (str(self._backbone_path), str(self._device()), str(self._dtype()))
         if self._private_cache is None:
             return shared_cache(key)
         if key != self._private_key:
@@ -185,8 +187,19 @@ class SentenceEncoder(nn.Module):
             self._private_key = key
         return self._private_cache
 
+    def _frozen_backbone(self, texts: tuple[str, ...]) -> Tensor:
+        """`_run_backbone`, through the disk cache (`disk_cache.py`) when on the CPU with the
+        bundled or recorded backbone weights (not after `load_state_dict` replaced them)."""
+        if self._private_cache is not None or self._device().type != "cpu":
+            return self._run_backbone(texts)
+        namespace = (backbone_fingerprint(self._backbone_path), type(self.backbone).__name__,
+                     str(self.batch_size), str(self._dtype()))
+        return disk_cached(namespace, texts, self.input_dim, self._run_backbone)
+
     def _run_backbone(self, texts: tuple[str, ...]) -> Tensor:
         """One backbone pass over `texts` in length-sorted batches: `n_items x d_in`."""
+        if isinstance(self.backbone, FixedBackbone):
+            return self.backbone.encode(texts).to(self._device(), self._dtype())
         order = sorted(range(len(texts)), key=lambda index: -len(texts[index]))
         device = self._device()
         chunks = []
@@ -209,6 +222,13 @@ class SentenceEncoder(nn.Module):
             parameter.requires_grad_(False)
         if finetune_layers == 0:
             return frozenset()
+        if isinstance(self.backbone, FixedBackbone):
+            raise ConfigError(
+                f"backbone {self._backbone_argument!r} is a fixed encoder outside torch "
+                f"({type(self.backbone).__name__}); it cannot be fine-tuned: use "
+                f"finetune_layers=0 (a head still trains on its embeddings) or a "
+                "sentence-transformers backbone (python -m deepalign.encoders list)."
+            )
         if finetune_layers == -1:
             modules: list[nn.Module] = [self.backbone]
         else:
@@ -228,10 +248,17 @@ class SentenceEncoder(nn.Module):
         )
 
     def _device(self) -> torch.device:
-        return next(self.backbone.parameters()).device
+        return _first_tensor(self.backbone).device
 
     def _dtype(self) -> torch.dtype:
-        return next(self.backbone.parameters()).dtype
+        return _first_tensor(self.backbone).dtype
+
+
+def _first_tensor(backbone: nn.Module) -> Tensor:
+    """A parameter of `backbone` (or, for a fixed backbone, its device/dtype anchor buffer)."""
+    for tensor in backbone.parameters():
+        return tensor
+    return next(backbone.buffers())
 
 
 def _preprocess(backbone: nn.Module, texts: list[str]) -> dict[str, Any]:

@@ -120,7 +120,8 @@ def _count_backbone_calls(encoder):
     return calls
 
 
-def test_cache_hit_avoids_backbone_calls():
+def test_cache_hit_avoids_backbone_calls(monkeypatch):
+    monkeypatch.setenv("DEEPALIGN_DISK_CACHE", "0")  # count the network's calls, not disk hits
     texts = ["cache test one", "cache test two", "cache test three"]
     encoder = SentenceEncoder(head="lowrank")
     encoder.clear_cache()
