@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.reports import answer, figures, preservation, tables, text
+from deepalign.reports import answer, figures, models, preservation, tables, text
 from deepalign.reports.document import Document, write_atomic
 from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
@@ -34,6 +34,7 @@ from deepalign.studies.kernel_checks import (
     synthetic_plane,
     trained_plane,
 )
+from deepalign.studies.models_analysis import analyse_models
 from deepalign.studies.results import GENERALIZATION_METRICS, ResultsTable, read_table
 from deepalign.studies.trained_analysis import (
     ENCODER_RUNS,
@@ -142,6 +143,9 @@ def _real_section(document: Document, analysis: RealAnalysis, table: ResultsTabl
         )
     _plane(document, real_plane(table), figure_dir / "plane_real.png",
            "Study 2 (per condition and agent, over all values and seeds)")
+    across = analyse_models(table)
+    if across is not None:
+        models.models_section(document, across, settings.primary_metric, figure_dir)
 
 
 def _trained_section(document: Document, analysis: TrainedAnalysis, table: ResultsTable,

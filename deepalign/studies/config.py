@@ -26,6 +26,7 @@ from deepalign.studies.typed_yaml import build_dataclass, read_yaml_mapping
 
 __all__ = [
     "AGENTS",
+    "ALIGNED_PREFIX",
     "ENGINE_AGENTS",
     "REAL_KERNELS",
     "RealStudyConfig",
@@ -37,6 +38,7 @@ __all__ = [
     "load_study_config",
     "seed_list",
     "validate_study_config",
+    "zoo_kernels",
 ]
 
 #: Agent names (as in `python -m deepalign.bandit --agent`).
@@ -45,10 +47,20 @@ AGENTS = (
 )
 #: Agents the batched exact GP engine runs; the others fall back to the BoTorch/sklearn agents.
 ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy")
-#: Kernels of study 2 (real judgments).
+#: Kernels of study 2 (real judgments), besides the zoo's (`zoo_kernels`).
 REAL_KERNELS = (
     "human", "pretrained", "aligned", "random-init", "lexical", "length", "constant", "identity",
 )
+#: Prefix of a zoo encoder aligned inside the study: "aligned-mpnet" is mpnet with a head
+#: trained by the default recipe on the personalization items of `real.train_dataset`.
+ALIGNED_PREFIX = "aligned-"
+
+
+def zoo_kernels() -> tuple[str, ...]:
+    """Study 2's zoo kernels: every zoo name (pretrained) and "aligned-<name>"."""
+    from deepalign.encoders.zoo import ZOO
+
+    return tuple(ZOO) + tuple(ALIGNED_PREFIX + name for name in ZOO)
 
 SPA_VALUES = (
     "act_evaluation",
@@ -88,6 +100,11 @@ class RealStudyConfig:
     "trained" uses the first encoder trained by this recipe's `trained` section; None drops
     the "aligned" kernel. `length_control`: also run every kernel against the paper's length
     control (reward = action length, alignment measured against length similarity).
+
+    Kernels may also be zoo encoders by name (`python -m deepalign.encoders list`), pretrained
+    ("mpnet") or aligned in the study ("aligned-mpnet": `deepalign.train`'s default recipe
+    with that backbone on the personalization items of `train_dataset`, seed 0, plus
+    `train_args`; cached in OUT/encoders/models/<name>, or taken from `aligned_runs[name]`).
     """
 
     dataset: str = "spa-verb-act"
@@ -96,8 +113,16 @@ class RealStudyConfig:
     agents: tuple[str, ...] = ("gp-ts",)
     aligned_encoder: str | None = "trained"
     length_control: bool = True
+    train_dataset: str = "spa-verb"
+    train_args: tuple[str, ...] = ()
+    aligned_runs: dict[str, str] = field(default_factory=dict)
     seeds: int | tuple[int, ...] | None = None
     horizon: int | None = None
+
+    def aligned_zoo(self) -> tuple[str, ...]:
+        """The zoo names of the "aligned-<name>" kernels, in recipe order."""
+        return tuple(k[len(ALIGNED_PREFIX):] for k in self.kernels
+                     if k.startswith(ALIGNED_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -278,7 +303,14 @@ def validate_study_config(config: StudyConfig) -> None:
             )
     if (r := config.real) is not None:
         check_dataset("real.dataset", r.dataset)
-        check_names("real.kernels", r.kernels, REAL_KERNELS)
+        check_names("real.kernels", r.kernels, REAL_KERNELS + zoo_kernels())
+        check_dataset("real.train_dataset", r.train_dataset)
+        for name in r.aligned_runs:
+            if name not in r.aligned_zoo():
+                raise ConfigError(
+                    f"{src}: key 'real.aligned_runs.{name}' names no 'aligned-{name}' kernel "
+                    f"of 'real.kernels'; add the kernel or drop the entry."
+                )
         check_names("real.agents", r.agents, AGENTS)
         check_seeds("real.seeds", r.seeds)
         check_positive("real.horizon", r.horizon)

@@ -34,8 +34,8 @@ from deepalign.errors import CheckpointError, ConfigError, DeepAlignError
 from deepalign.studies.config import StudyConfig, seed_list
 
 __all__ = [
-    "EncoderRun", "PreparedEncoders", "dose_checkpoints", "encoder_directory", "prepare_encoders",
-    "train_encoder",
+    "EncoderRun", "PreparedEncoders", "dose_checkpoints", "encoder_directory", "needs_encoders",
+    "prepare_encoders", "train_encoder",
 ]
 
 _CLASSES: dict[str, type[nn.Module]] = {
@@ -210,10 +210,16 @@ def _checkpoints(root: Path) -> tuple[tuple[float, Path], ...]:
 @dataclass(frozen=True)
 class PreparedEncoders:
     """Encoder runs of study 3: `paired` (one per encoder seed) and `transfer` (one per
-    transfer training set)."""
+    transfer training set); of study 2: `models`, (zoo name, run) for every "aligned-<name>"
+    kernel."""
 
-    paired: tuple[EncoderRun, ...]
+    paired: tuple[EncoderRun, ...] = ()
     transfer: tuple[EncoderRun, ...] = ()
+    models: tuple[tuple[str, EncoderRun], ...] = ()
+
+    def model_run(self, name: str) -> EncoderRun:
+        """The run of zoo encoder `name` aligned for study 2."""
+        return dict(self.models)[name]
 
 
 def train_encoder(
@@ -316,13 +322,13 @@ def _prune_checkpoints(run: EncoderRun, points: int) -> EncoderRun:
 
 def _run(config: StudyConfig, out: Path, train_dataset: str, seed: int, cached: str | None,
          extra_args: Sequence[str], dose_points: int,
-         log: Callable[[str], None]) -> EncoderRun:
+         log: Callable[[str], None], directory: Path | None = None) -> EncoderRun:
     if cached is not None:
         return EncoderRun.read(cached, train_dataset, seed)
-    directory = out / "encoders" / train_dataset / f"seed{seed}"
+    directory = directory or out / "encoders" / train_dataset / f"seed{seed}"
     try:
         run = EncoderRun.read(directory, train_dataset, seed)
-        log(f"encoder {train_dataset}/seed{seed}: already trained, reusing {directory}")
+        log(f"encoder {directory.relative_to(out)}: already trained, reusing {directory}")
         return run
     except CheckpointError:
         pass
@@ -331,12 +337,26 @@ def _run(config: StudyConfig, out: Path, train_dataset: str, seed: int, cached: 
     return _prune_checkpoints(run, dose_points) if dose_points > 0 else run
 
 
+def needs_encoders(config: StudyConfig) -> bool:
+    """True when the recipe trains encoders: a 'trained' section or "aligned-<zoo>" kernels."""
+    return config.trained is not None or bool(config.real and config.real.aligned_zoo())
+
+
 def prepare_encoders(config: StudyConfig, out: Path,
                      log: Callable[[str], None] = print) -> PreparedEncoders:
-    """Every encoder study 3 needs, trained once (see the module docstring)."""
+    """Every encoder studies 2 and 3 need, trained once (see the module docstring)."""
+    models: tuple[tuple[str, EncoderRun], ...] = ()
+    if config.real is not None:
+        r = config.real
+        models = tuple(
+            (name, _run(config, out, r.train_dataset, 0, r.aligned_runs.get(name),
+                        [f"--model.encoder.init_args.backbone={name}", *r.train_args], 0, log,
+                        out / "encoders" / "models" / name))
+            for name in r.aligned_zoo()
+        )
     section = config.trained
     if section is None:
-        raise ValueError("prepare_encoders needs a config with a 'trained' section")
+        return PreparedEncoders(models=models)
     seeds = seed_list(section.encoder_seeds)
     cached: list[str | None] = list(section.runs) if section.runs else [None] * len(seeds)
     paired = tuple(
@@ -351,4 +371,4 @@ def prepare_encoders(config: StudyConfig, out: Path,
             _run(config, out, name, seeds[0], x.runs.get(name), x.train_args, 0, log)
             for name in x.train_datasets
         )
-    return PreparedEncoders(paired, transfer)
+    return PreparedEncoders(paired, transfer, models)

@@ -5,7 +5,7 @@
    settings that change results but are not part of cell ids: horizon, split, noise,
    encoders, ...; changing seeds, values, levels, kernels or agents only adds or drops
    cells), is not some other directory, and every finished part file in it is readable.
-2. Train (or find) the encoders study 3 needs (`trained.prepare_encoders`), each once, and
+2. Train (or find) the encoders studies 2 and 3 need (`trained.prepare_encoders`), each once, and
    save what their summaries report beyond the table (the preservation suite, the held-out
    generalization gains) in `out/encoder_runs.json` (`trained_analysis.EncoderRecord`).
 3. Build the grid from the plans, play every cell not yet written, in process (`run_grid`)
@@ -35,7 +35,7 @@ from deepalign.studies.distributed import (
     ray_session,
     run_grid_ray,
 )
-from deepalign.studies.encoders import PreparedEncoders, encoder_directory
+from deepalign.studies.encoders import PreparedEncoders, encoder_directory, needs_encoders
 from deepalign.studies.grid import check_unique
 from deepalign.studies.real import RealPlan
 from deepalign.studies.results import ResultsStore, read_header
@@ -137,6 +137,7 @@ def _write_record(config: StudyConfig, out: Path) -> None:
 def _write_encoder_records(out: Path, encoders: PreparedEncoders) -> None:
     records = [EncoderRecord.from_run("trained", run) for run in encoders.paired]
     records += [EncoderRecord.from_run("transfer", run) for run in encoders.transfer]
+    records += [EncoderRecord.from_run(f"models:{name}", run) for name, run in encoders.models]
     write_encoder_records(out / ENCODER_RUNS, records)
 
 
@@ -211,8 +212,9 @@ def build_plans(config: StudyConfig, encoders: PreparedEncoders | None,
                 aligned = encoders.paired[0].encoder_dir if encoders else None
             else:
                 aligned = Path(config.real.aligned_encoder)
-        plans["real"] = RealPlan(config, sources, aligned)
-    if encoders is not None:
+        models = {name: run.encoder_dir for name, run in encoders.models} if encoders else {}
+        plans["real"] = RealPlan(config, sources, aligned, models)
+    if encoders is not None and config.trained is not None:
         plans["trained"] = TrainedPlan(config, encoders.paired)
         if encoders.transfer:
             plans["transfer"] = TransferPlan(config, sources, encoders.transfer)
@@ -256,7 +258,7 @@ def run_study(
         _write_record(config, out)
         if Path(config.source).is_file():
             shutil.copyfile(config.source, out / "config.yaml")
-        encoders = prepare_encoders(config, out, log=log) if config.trained is not None else None
+        encoders = prepare_encoders(config, out, log=log) if needs_encoders(config) else None
         if encoders is not None:
             _write_encoder_records(out, encoders)
         plans = build_plans(config, encoders, sources)

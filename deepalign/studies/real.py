@@ -35,9 +35,10 @@ from deepalign.encoders import (
     SentenceEncoder,
     load_encoder,
 )
+from deepalign.encoders.zoo import ZOO
 from deepalign.errors import ConfigError
 from deepalign.studies.analysis import KERNEL_FREE_AGENTS
-from deepalign.studies.config import StudyConfig, seed_list
+from deepalign.studies.config import ALIGNED_PREFIX, StudyConfig, seed_list
 from deepalign.studies.encoders import encoder_directory
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment
@@ -74,18 +75,21 @@ class RealPlan:
     Args:
         config: the recipe; sources: shared caches;
         aligned_encoder: the resolved directory of the "aligned" kernel's encoder (None when
-            the recipe has no "aligned" kernel).
+            the recipe has no "aligned" kernel);
+        models: {zoo name: exported encoder directory} of the "aligned-<name>" kernels.
     """
 
     study = "real"
 
     def __init__(self, config: StudyConfig, sources: StudySources,
-                 aligned_encoder: Path | None = None) -> None:
+                 aligned_encoder: Path | None = None,
+                 models: dict[str, Path] | None = None) -> None:
         if config.real is None:
             raise ValueError("RealPlan needs a config with a 'real' section")
         self.section = config.real
         self.sources = sources
         self.aligned_encoder = aligned_encoder
+        self.models = dict(models or {})
         self.seeds = seed_list(self.section.seeds if self.section.seeds is not None
                                else config.seeds)
         self._horizon = self.section.horizon or config.horizon
@@ -187,6 +191,10 @@ class RealPlan:
                 if self.aligned_encoder is None:
                     raise ConfigError("the 'aligned' kernel needs 'real.aligned_encoder'")
                 encoder = load_encoder(encoder_directory(self.aligned_encoder))
+            elif kernel in ZOO:
+                encoder = SentenceEncoder(backbone=kernel)
+            elif kernel.startswith(ALIGNED_PREFIX) and kernel[len(ALIGNED_PREFIX):] in self.models:
+                encoder = load_encoder(self.models[kernel[len(ALIGNED_PREFIX):]])
             else:
                 raise ConfigError(f"unknown kernel {kernel!r} in study 2")
             self._encoders[kernel] = encoder
