@@ -5,6 +5,7 @@ alignment, real human judgments with real kernels, and trained vs untrained enco
 """
 
 from deepalign.studies.analysis import analyse_real, analyse_synthetic, analyse_trained
+from deepalign.studies.benchmark import BenchmarkResult, BenchmarkRow, run_benchmark
 from deepalign.studies.config import (
     RealStudyConfig,
     StudyConfig,
@@ -26,6 +27,8 @@ from deepalign.studies.stats import (
 )
 
 __all__ = [
+    "BenchmarkResult",
+    "BenchmarkRow",
     "COLUMNS",
     "Cell",
     "RealStudyConfig",
@@ -46,6 +49,7 @@ __all__ = [
     "mean_sem",
     "paired_comparison",
     "read_table",
+    "run_benchmark",
     "run_study",
     "spearman",
     "wilcoxon_signed_rank",
