@@ -27,7 +27,8 @@ from deepalign.errors import ConfigError, DataError
 
 
 class SentenceEncoder(nn.Module):
-    """Text -> embedding: backbone (all-MiniLM-L6-v2 by default), a head, L2 normalisation.
+    """Text -> embedding: backbone (all-MiniLM-L6-v2 by default, or any zoo encoder), a head,
+    L2 normalisation.
 
     With `finetune_layers=0` (default) the backbone is frozen and kept in eval mode; its
     embeddings are computed once per text and cached (per text, and the last few text
@@ -45,7 +46,10 @@ class SentenceEncoder(nn.Module):
     state dict without them keeps the current frozen weights.
 
     Args:
-        backbone: a local sentence-transformers directory; None = bundled all-MiniLM-L6-v2.
+        backbone: a zoo name (minilm, mpnet, minilm-l3, use, e5, glove: `python -m
+            deepalign.encoders list`), a local sentence-transformers directory, or None =
+            the bundled all-MiniLM-L6-v2. Fixed zoo encoders (use, e5, glove) train heads
+            only (`finetune_layers=0`).
         head: "identity" | "linear" | "mlp" | "lowrank" (`x + U V^T x`); see `heads.py`.
         rank: rank of the lowrank head.
         hidden_dim: hidden width of the mlp head.

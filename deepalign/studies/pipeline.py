@@ -5,9 +5,10 @@
    settings that change results but are not part of cell ids: horizon, split, noise,
    encoders, ...; changing seeds, values, levels, kernels or agents only adds or drops
    cells), is not some other directory, and every finished part file in it is readable.
-2. Train (or find) the encoders studies 2 and 3 need (`trained.prepare_encoders`), each once, and
-   save what their summaries report beyond the table (the preservation suite, the held-out
-   generalization gains) in `out/encoder_runs.json` (`trained_analysis.EncoderRecord`).
+2. Train (or find) the encoders studies 2 and 3 need (`encoder_training.prepare_encoders`),
+   each once, and save what their summaries report beyond the table (the preservation suite,
+   the held-out generalization gains) in `out/encoder_runs.json`
+   (`trained_analysis.EncoderRecord`).
 3. Build the grid from the plans, play every cell not yet written, in process (`run_grid`)
    or as Ray tasks (`backend="ray"`, `distributed.run_grid_ray`), and merge the parts into
    `out/results.csv` in grid order (only the cells of this grid). Both backends give the
@@ -35,14 +36,15 @@ from deepalign.studies.distributed import (
     ray_session,
     run_grid_ray,
 )
-from deepalign.studies.encoders import PreparedEncoders, encoder_directory, needs_encoders
+from deepalign.studies.encoder_training import PreparedEncoders, needs_encoders, prepare_encoders
+from deepalign.studies.encoders import encoder_directory
 from deepalign.studies.grid import check_unique
 from deepalign.studies.real import RealPlan
 from deepalign.studies.results import ResultsStore, read_header
 from deepalign.studies.runner import run_grid
 from deepalign.studies.sources import StudySources
 from deepalign.studies.synthetic import SyntheticPlan
-from deepalign.studies.trained import TrainedPlan, TransferPlan, prepare_encoders
+from deepalign.studies.trained import TrainedPlan, TransferPlan
 from deepalign.studies.trained_analysis import (
     ENCODER_RUNS,
     EncoderRecord,

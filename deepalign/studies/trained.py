@@ -40,7 +40,8 @@ from deepalign.agents.calibration import DEFAULT_CALIBRATION
 from deepalign.data import Dataset
 from deepalign.studies.analysis import KERNEL_FREE_AGENTS
 from deepalign.studies.config import StudyConfig, seed_list
-from deepalign.studies.encoders import EncoderRun, PreparedEncoders, prepare_encoders
+from deepalign.studies.encoder_training import PreparedEncoders, prepare_encoders
+from deepalign.studies.encoders import EncoderRun
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment
 from deepalign.studies.references import (

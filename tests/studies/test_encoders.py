@@ -7,12 +7,8 @@ import torch
 
 from deepalign.data import load_dataset, split_items
 from deepalign.errors import CheckpointError, ConfigError
-from deepalign.studies.encoders import (
-    EncoderRun,
-    dose_checkpoints,
-    encoder_directory,
-    train_encoder,
-)
+from deepalign.studies.encoder_training import train_encoder
+from deepalign.studies.encoders import EncoderRun, dose_checkpoints, encoder_directory
 from deepalign.studies.measure import kernel_alignment
 from deepalign.studies.sources import StudySources
 
