@@ -10,7 +10,10 @@ metrics, the generalization metrics) the table holds Spearman's rho with its p-v
 
 The points share their x within a kernel (alignment hardly changes between values), so
 `per_encoder` repeats the all-pairs correlation with one point per kernel (its value-mean
-score): n = the number of encoders, the honest sample size for "across encoders".
+score): n = the number of encoders, the honest sample size for "across encoders". Aligned
+kernels sit far to the right of pretrained ones, so a correlation over both can be the
+training effect alone: `within` repeats it inside each group ("pretrained", "aligned"), and
+`training` pairs each model with its aligned self (aligned minus pretrained score).
 
 Two controls ride along, so a reviewer can see what else could make the same pattern:
 `uniformity` correlates each metric with the kernel's top-eigenvector share (a near-uniform
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepalign.studies.config import ALIGNED_PREFIX
 from deepalign.studies.curves import centred_spearman, finite_mean
 from deepalign.studies.results import (
     GENERALIZATION_METRICS,
@@ -54,7 +58,8 @@ class ModelsAnalysis:
     """`correlations[(agent, measure)][metric]` across the (kernel, value) points;
     `uniformity[agent][metric]` the same against the kernel's top-eigenvector share;
     `per_encoder[agent][metric]` all-pairs alignment against the value-mean score, one point
-    per kernel;
+    per kernel; `within[(agent, group)][metric]` the same inside group "pretrained" or
+    "aligned"; `training[agent][model][metric]` aligned minus pretrained score per model;
     `alignment[kernel][measure]` and `scores[(agent, kernel)][metric]` (mean over values of
     the value means); `references[(agent, kernel)][metric]` for non-zoo kernels."""
 
@@ -65,6 +70,8 @@ class ModelsAnalysis:
     correlations: dict[tuple[str, str], dict[str, CorrelationResult]]
     uniformity: dict[str, dict[str, CorrelationResult]]
     per_encoder: dict[str, dict[str, CorrelationResult]]
+    within: dict[tuple[str, str], dict[str, CorrelationResult]]
+    training: dict[str, dict[str, dict[str, float]]]
     alignment: dict[str, dict[str, float]]
     scores: dict[tuple[str, str], dict[str, float]]
     references: dict[tuple[str, str], dict[str, float]]
@@ -79,7 +86,7 @@ def _value_mean(rows: ResultsTable, metric: str) -> float:
 def analyse_models(table: ResultsTable) -> ModelsAnalysis | None:
     """The cross-model table from the study 2 rows (condition "human") of `table`; None when
     fewer than three zoo kernels ran."""
-    from deepalign.studies.config import zoo_kernels
+    from deepalign.studies.config import zoo_kernels  # the zoo registry, imported on use
 
     rows = table.where(study="real", condition="human")
     zoo = set(zoo_kernels())
@@ -97,6 +104,8 @@ def analyse_models(table: ResultsTable) -> ModelsAnalysis | None:
     uniformity: dict[str, dict[str, CorrelationResult]] = {}
     scores: dict[tuple[str, str], dict[str, float]] = {}
     per_encoder: dict[str, dict[str, CorrelationResult]] = {}
+    within: dict[tuple[str, str], dict[str, CorrelationResult]] = {}
+    training: dict[str, dict[str, dict[str, float]]] = {}
     n_points = 0
     for agent in agents:
         groups = points.where(agent=agent).group_by("kernel", "value")
@@ -112,18 +121,28 @@ def analyse_models(table: ResultsTable) -> ModelsAnalysis | None:
         for kernel in kernels:
             runs = points.where(agent=agent, kernel=kernel)
             scores[(agent, str(kernel))] = {m: _value_mean(runs, m) for m in metrics}
-        x_kernel = [alignment[str(k)]["alignment_all"] for k in kernels]
-        per_encoder[agent] = {
-            m: spearman(x_kernel, [scores[(agent, str(k))][m] for k in kernels])
-            for m in metrics}
+        per_encoder[agent] = _per_kernel(kernels, alignment, scores, agent, metrics)
+        for group, aligned in (("pretrained", False), ("aligned", True)):
+            members = tuple(k for k in kernels if k.startswith(ALIGNED_PREFIX) == aligned)
+            within[(agent, group)] = _per_kernel(members, alignment, scores, agent, metrics)
+        training[agent] = {
+            str(k): {m: scores[(agent, ALIGNED_PREFIX + k)][m] - scores[(agent, k)][m]
+                     for m in metrics}
+            for k in kernels if ALIGNED_PREFIX + str(k) in kernels}
     references = {
         (str(a), str(k)): {m: _value_mean(g, m) for m in metrics}
         for (a, k), g in rows.group_by("agent", "kernel").items()
         if k not in zoo and len(g)
     }
     return ModelsAnalysis(agents, kernels, tuple(str(v) for v in rows.unique("value")),
-                          metrics, correlations, uniformity, per_encoder, alignment, scores,
-                          references, n_points)
+                          metrics, correlations, uniformity, per_encoder, within, training,
+                          alignment, scores, references, n_points)
+
+
+def _per_kernel(kernels, alignment, scores, agent, metrics) -> dict[str, CorrelationResult]:
+    """All-pairs alignment against the value-mean score, one point per kernel."""
+    x = [alignment[str(k)]["alignment_all"] for k in kernels]
+    return {m: spearman(x, [scores[(agent, str(k))][m] for k in kernels]) for m in metrics}
 
 
 def headline(analysis: ModelsAnalysis, agent: str, metric: str,

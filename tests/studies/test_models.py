@@ -69,6 +69,11 @@ def test_cross_model_analysis_counts_points_and_encoders(study):
     result = analysis.correlations[("gp-ts", "alignment_all")]["safe_general_score"]
     assert result.n == 10 and math.isfinite(result.rho)
     assert analysis.per_encoder["gp-ts"]["safe_general_score"].n == 5
+    assert analysis.within[("gp-ts", "pretrained")]["safe_general_score"].n == 3
+    assert analysis.within[("gp-ts", "aligned")]["safe_general_score"].n == 2
+    gain = analysis.training["gp-ts"]["glove"]["safe_general_score"]
+    assert gain == pytest.approx(analysis.scores[("gp-ts", "aligned-glove")]["safe_general_score"]
+                                 - analysis.scores[("gp-ts", "glove")]["safe_general_score"])
     assert ("gp-ts", "constant") in analysis.references
     minilm = analysis.alignment["minilm"]["alignment_all"]
     assert minilm == pytest.approx(0.22, abs=0.03)  # all-MiniLM-L6-v2 on spa-verb-act
@@ -80,6 +85,7 @@ def test_report_has_the_cross_model_table_and_figure(study):
     text = report.markdown.read_text()
     assert "### Across language models" in text
     assert "| metric | phase | all pairs | personalization pairs | cross pairs |" in text
+    assert "| gp-ts | pretrained encoders only |" in text  # the survival table
     assert (out / "figures" / "models_gp-ts.png").stat().st_size > 10_000
 
 
