@@ -20,6 +20,7 @@ with status 2 and a one-line reason; nothing is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--horizon", type=_positive_int, default=100, help="pulls per run")
     parser.add_argument("--quick", action="store_true",
                         help="few seeds and values (the quick study, smoke tests)")
+    parser.add_argument("--threads", type=_positive_int, default=1,
+                        help="torch intra-op threads (default 1, as python -m deepalign.study: "
+                             "the full benchmark took 31 s with 1 and 48 s with 2 on 2 idle "
+                             "cores, and 7 min with 2 beside another busy process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -73,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
     # cheap checks first, so a bad --out fails before any encoder is loaded
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out}: exists and is not a directory; pass a directory")
+    import torch
+
     from deepalign.studies.benchmark_output import format_benchmark, write_benchmark
 
+    torch.set_num_threads(args.threads)
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
     values = args.values or (QUICK_VALUES if args.quick else VALUE_NAMES)
     result = run_benchmark(args.encoders, values=values, seeds=seeds, horizon=args.horizon,
@@ -88,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                        ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(name, value)
     try:
         return run(args)
     except DeepAlignError as error:

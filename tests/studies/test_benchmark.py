@@ -193,3 +193,11 @@ def test_a_failed_write_leaves_nothing(result, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_benchmark(result, tmp_path / "old")
     assert list((tmp_path / "old").iterdir()) == []
+
+
+def test_cli_out_that_is_a_file_exits_2_before_loading(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.write_text("not a directory")
+    assert cli.main(["glove", "--quick", "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {out}: exists and is not a")
+    assert out.read_text() == "not a directory"
