@@ -81,7 +81,7 @@ def benchmark_figure(result: BenchmarkResult, path: Path) -> None:
     rows = result.rows
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(3.0 + 1.6 * len(labels) + 0.5 * len(rows), 4.2),
-        gridspec_kw={"width_ratios": [max(len(labels), 1), 1.2]},
+        gridspec_kw={"width_ratios": [max(len(labels), 1), max(1.2, 0.35 * len(rows))]},
     )
     width = 0.8 / len(rows)
     colours = plt.get_cmap("tab10")
@@ -98,7 +98,7 @@ def benchmark_figure(result: BenchmarkResult, path: Path) -> None:
     left.axhline(0.0, color="black", linewidth=0.6)
     left.legend(title="encoder", fontsize="small", ncol=1 + len(rows) // 4)
     s = result.settings
-    right.set_xticks(range(len(rows)), [r.encoder for r in rows], rotation=15, ha="right")
+    right.set_xticks(range(len(rows)), [r.encoder for r in rows], rotation=30, ha="right")
     right.set_xlim(-0.6, len(rows) - 0.4)
     right.set_xlabel(f"{s.dataset}, {len(s.values)} value(s) x {s.seeds} seeds")
     right.set_ylabel(f"{PRIMARY_METRIC} (mean +- sem)")
