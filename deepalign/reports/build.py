@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.reports import answer, figures, models, preservation, tables, text
+from deepalign.reports import answer, benchmark, figures, models, preservation, tables, text
 from deepalign.reports.document import Document, write_atomic
 from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
@@ -259,6 +259,7 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
     else:
         _trained_section(document, trained, table, settings, figure_dir,
                          read_encoder_records(root / ENCODER_RUNS))
+    benchmark.benchmark_section(document, root)
     if spectra:
         document.heading(2, "Kernel spectra: near-constant kernels")
         document.paragraph(_near_constant_words(flagged))

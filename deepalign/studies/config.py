@@ -12,8 +12,8 @@ trained: {encoder_seeds: 2, train_args: ["--trainer.max_epochs=3"]}
 ```
 
 Defaults live in the dataclasses below (no file needed for them). `load_study_config`
-raises `ConfigError` naming the file and key for unknown keys, wrong types, and unknown
-datasets, agents or kernels.
+raises `ConfigError` naming the file and key for unknown keys, wrong types, and (through
+`recipe_checks.validate_study_config`) unknown datasets, agents or kernels and bad ranges.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepalign.errors import ConfigError
 from deepalign.studies.typed_yaml import build_dataclass, read_yaml_mapping
 
 __all__ = [
     "AGENTS",
     "ALIGNED_PREFIX",
+    "BenchmarkConfig",
     "ENGINE_AGENTS",
     "REAL_KERNELS",
     "RealStudyConfig",
@@ -37,7 +37,6 @@ __all__ = [
     "level_list",
     "load_study_config",
     "seed_list",
-    "validate_study_config",
     "zoo_kernels",
 ]
 
@@ -176,6 +175,20 @@ class TrainedStudyConfig:
 
 
 @dataclass(frozen=True)
+class BenchmarkConfig:
+    """The encoder benchmark (`deepalign.studies.benchmark`, as `python -m deepalign.benchmark`)
+    run after the studies into OUT/benchmark/: `encoders` are zoo names, exported encoder or
+    trainer run directories, or "trained" (the first encoder of the 'trained' section, which
+    moves its training set's columns to held-out pairs); GP-TS on `values` of spa-verb-act,
+    `seeds` runs of `horizon` pulls each."""
+
+    encoders: tuple[str, ...] = ("minilm", "minilm-l3", "glove")
+    values: tuple[str, ...] = ("act_evaluation", "glasgow_valence")
+    seeds: int = 5
+    horizon: int = 100
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A whole recipe: shared run settings and the studies to run (None = skipped).
 
@@ -208,6 +221,7 @@ class StudyConfig:
     synthetic: SyntheticStudyConfig | None = None
     real: RealStudyConfig | None = None
     trained: TrainedStudyConfig | None = None
+    benchmark: BenchmarkConfig | None = None
     source: str = field(default="<memory>", compare=False)
 
 
@@ -231,129 +245,7 @@ def load_study_config(path: str | Path) -> StudyConfig:
     data = read_yaml_mapping(path)
     config = build_dataclass(StudyConfig, data, source)
     config = StudyConfig(**{**config.__dict__, "source": source})
+    from deepalign.studies.recipe_checks import validate_study_config
+
     validate_study_config(config)
     return config
-
-
-def validate_study_config(config: StudyConfig) -> None:
-    """Check ranges and names (datasets against `deepalign.data.list_datasets()`)."""
-    from deepalign.data import list_datasets
-
-    src = config.source
-    known_datasets = set(list_datasets())
-
-    def check_names(key: str, names: tuple[str, ...], allowed: set[str] | tuple[str, ...]) -> None:
-        for i, name in enumerate(names):
-            if name not in allowed:
-                raise ConfigError(
-                    f"{src}: key '{key}[{i}]' names unknown {key.rsplit('.', 1)[-1]} "
-                    f"{name!r}; expected one of {sorted(allowed)}."
-                )
-
-    def check_dataset(key: str, name: str) -> None:
-        if name not in known_datasets:
-            raise ConfigError(
-                f"{src}: key '{key}' names unknown dataset {name!r}; expected one of "
-                f"{sorted(known_datasets)} (see `python -m deepalign.data list`)."
-            )
-
-    def check_seeds(key: str, seeds: int | tuple[int, ...] | None) -> None:
-        if seeds is None:
-            return
-        if isinstance(seeds, int) and seeds < 1:
-            raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {seeds}.")
-        if isinstance(seeds, tuple) and (not seeds or len(set(seeds)) != len(seeds)):
-            raise ConfigError(f"{src}: key '{key}' should list distinct seeds but got {seeds}.")
-
-    def check_positive(key: str, value: int | None) -> None:
-        if value is not None and value < 1:
-            raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {value}.")
-
-    check_seeds("seeds", config.seeds)
-    check_positive("horizon", config.horizon)
-    check_positive("batch_runs", config.batch_runs)
-    check_positive("memory_budget_mb", config.memory_budget_mb)
-    if not 0.0 < config.heldout_fraction < 1.0:
-        raise ConfigError(
-            f"{src}: key 'heldout_fraction' should be in (0, 1) but got {config.heldout_fraction}."
-        )
-    from deepalign.studies.results import METRICS
-
-    if config.primary_metric not in METRICS:
-        raise ConfigError(
-            f"{src}: key 'primary_metric' names unknown metric {config.primary_metric!r}; "
-            f"expected one of {sorted(METRICS)} (default safe_general_score)."
-        )
-    if config.noise is not None and config.noise <= 0.0:
-        raise ConfigError(f"{src}: key 'noise' should be positive but got {config.noise}.")
-    if config.synthetic is None and config.real is None and config.trained is None:
-        raise ConfigError(
-            f"{src}: no study section; add at least one of 'synthetic', 'real', 'trained'."
-        )
-    if (s := config.synthetic) is not None:
-        check_dataset("synthetic.dataset", s.dataset)
-        check_names("synthetic.agents", s.agents, AGENTS)
-        check_seeds("synthetic.seeds", s.seeds)
-        check_positive("synthetic.horizon", s.horizon)
-        levels = level_list(s.levels)
-        if not levels or any(not 0.0 <= level <= 1.0 for level in levels):
-            raise ConfigError(
-                f"{src}: key 'synthetic.levels' should be an int >= 1 or a list of alignments "
-                f"in [0, 1] but got {s.levels}."
-            )
-    if (r := config.real) is not None:
-        check_dataset("real.dataset", r.dataset)
-        check_names("real.kernels", r.kernels, REAL_KERNELS + zoo_kernels())
-        check_dataset("real.train_dataset", r.train_dataset)
-        for name in r.aligned_runs:
-            if name not in r.aligned_zoo():
-                raise ConfigError(
-                    f"{src}: key 'real.aligned_runs.{name}' names no 'aligned-{name}' kernel "
-                    f"of 'real.kernels'; add the kernel or drop the entry."
-                )
-        check_names("real.agents", r.agents, AGENTS)
-        check_seeds("real.seeds", r.seeds)
-        check_positive("real.horizon", r.horizon)
-        if "aligned" in r.kernels and r.aligned_encoder is None:
-            raise ConfigError(
-                f"{src}: key 'real.kernels' lists 'aligned' but 'real.aligned_encoder' is null; "
-                "give an encoder directory, 'trained', or drop the kernel."
-            )
-        if r.aligned_encoder == "trained" and "aligned" in r.kernels and config.trained is None:
-            raise ConfigError(
-                f"{src}: key 'real.aligned_encoder' is 'trained' but there is no 'trained' "
-                "section; add one or give an encoder directory."
-            )
-    if (t := config.trained) is not None:
-        check_dataset("trained.dataset", t.dataset)
-        check_dataset("trained.train_dataset", t.train_dataset)
-        check_names("trained.agents", t.agents, AGENTS)
-        check_seeds("trained.encoder_seeds", t.encoder_seeds)
-        check_seeds("trained.seeds", t.seeds)
-        check_positive("trained.horizon", t.horizon)
-        if t.dose_points < 0:
-            raise ConfigError(f"{src}: key 'trained.dose_points' should be >= 0 but got "
-                              f"{t.dose_points}.")
-        if t.runs and len(t.runs) != len(seed_list(t.encoder_seeds)):
-            raise ConfigError(
-                f"{src}: key 'trained.runs' lists {len(t.runs)} run directories but "
-                f"'trained.encoder_seeds' gives {len(seed_list(t.encoder_seeds))} seeds; "
-                "give one run per seed."
-            )
-        if (x := t.transfer) is not None:
-            for i, name in enumerate(x.train_datasets):
-                check_dataset(f"trained.transfer.train_datasets[{i}]", name)
-            for i, name in enumerate(x.test_datasets):
-                check_dataset(f"trained.transfer.test_datasets[{i}]", name)
-            for name in x.values:
-                if name not in x.test_datasets:
-                    raise ConfigError(
-                        f"{src}: key 'trained.transfer.values.{name}' is not one of "
-                        f"'trained.transfer.test_datasets' {list(x.test_datasets)}."
-                    )
-            for name in x.runs:
-                if name not in x.train_datasets:
-                    raise ConfigError(
-                        f"{src}: key 'trained.transfer.runs.{name}' is not one of "
-                        f"'trained.transfer.train_datasets' {list(x.train_datasets)}."
-                    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepalign.errors import ConfigError, DataError, DeepAlignError
-from deepalign.studies.config import StudyConfig
+from deepalign.studies.config import BenchmarkConfig, StudyConfig
 from deepalign.studies.distributed import (
     PlanContext,
     RayOptions,
@@ -56,10 +56,12 @@ __all__ = ["BACKENDS", "StudyRun", "build_plans", "result_settings", "run_study"
 #: Where the grid runs: in this process, or as Ray tasks (`deepalign[distributed]`).
 BACKENDS = ("local", "ray")
 
+#: Where `run_study` writes the recipe's encoder benchmark (`benchmark` section).
+BENCHMARK_DIR = "benchmark"
 _GRID_ONLY = {
-    "name", "seeds", "batch_runs", "memory_budget_mb", "device", "source", "values", "levels",
-    "agents", "kernels", "test_datasets", "encoder_seeds", "checkpoints", "dose_points",
-    "references", "uniformity_control", "uniformity_checkpoints",
+    "benchmark", "name", "seeds", "batch_runs", "memory_budget_mb", "device", "source",
+    "values", "levels", "agents", "kernels", "test_datasets", "encoder_seeds", "checkpoints",
+    "dose_points", "references", "uniformity_control", "uniformity_checkpoints",
 }
 
 
@@ -275,5 +277,23 @@ def run_study(
             grid = run_grid(plans, cells, store, config.batch_runs, config.device, progress,
                             after_batch, budget)
     table = store.merge([cell.cell_id for cell in cells], keep_only=True)
+    if config.benchmark is not None:
+        _run_benchmark(config.benchmark, out, encoders, progress, log)
     return StudyRun(table, grid.n_cells, grid.n_skipped, grid.n_run,
                     time.perf_counter() - start)
+
+
+def _run_benchmark(section: BenchmarkConfig, out: Path, encoders: PreparedEncoders | None,
+                   progress: bool, log: Callable[[str], None]) -> None:
+    """The recipe's encoder benchmark into OUT/benchmark/ (skipped once written)."""
+    from deepalign.studies.benchmark import run_benchmark
+    from deepalign.studies.benchmark_output import write_benchmark
+
+    if (out / BENCHMARK_DIR / "benchmark.json").is_file():
+        log(f"benchmark: already written, reusing {out / BENCHMARK_DIR}")
+        return
+    specs = [str(encoders.paired[0].directory) if name == "trained" and encoders else name
+             for name in section.encoders]
+    result = run_benchmark(specs, section.values, section.seeds, section.horizon, progress)
+    write_benchmark(result, out / BENCHMARK_DIR)
+    log(f"benchmark: {len(specs)} encoders in {result.seconds:.1f} s -> {out / BENCHMARK_DIR}")
