@@ -106,9 +106,10 @@ def test_module_entry_point_exits_2(tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
-        "error: --kernel 'nope': not one of ['constant', 'human', 'identity', 'length', "
-        "'lexical', 'pretrained', 'random-init'] and not a directory; pass a kernel name or the "
-        "directory of an encoder exported by python -m deepalign.train"
+        "error: --kernel 'nope': not one of ['constant', 'e5', 'glove', 'human', 'identity', "
+        "'length', 'lexical', 'minilm', 'minilm-l3', 'mpnet', 'pretrained', 'random-init', "
+        "'use'] and not a directory; pass a kernel name or the directory of an encoder "
+        "exported by python -m deepalign.train"
     ]
 
 
