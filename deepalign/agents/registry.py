@@ -155,7 +155,7 @@ def _kernel_regression(
 def _svr(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
     return SVRAgent(
         _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
-        _hyper(env, options).mean, options.epsilon,
+        _hyper(env, options).mean, options.epsilon, reward_range=env.scale[1] - env.scale[0],
     )
 
 

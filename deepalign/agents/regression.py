@@ -113,9 +113,19 @@ class SVRAgent(_EpsilonGreedyRegression):
     observations (repeated pulls are repeated samples), refitted after each new observation
     when a prediction is needed. The targets are centred on `prior_mean` before fitting.
 
+    **C must fit the reward scale.** The dual coefficients are bounded by C, and with a
+    unit-diagonal kernel an observation's coefficient is about its residual. With
+    scikit-learn's C = 1 on a rating scale of width 8.6 (ACT's -4.3..4.3) every coefficient
+    sat at +-1, the fit became "+1 near good observations, -1 near bad ones", and the greedy
+    pick was the same observed arm whatever the kernel (Study 1's SVR curves were flat at
+    every alignment level). So C defaults to `reward_range` (the value scale's width: no
+    residual inside the scale reaches it) and the tube to 1 % of it.
+
     Args:
-        C: SVR regularisation (default 1.0); svr_epsilon: width of the SVR tube in rating
-            units (default 0.1). Other arguments as `KernelRegressionAgent`.
+        reward_range: width `hi - lo` of the value's scale (default 1.0: unit-scale rewards).
+        C: SVR regularisation (default `reward_range`); svr_epsilon: width of the SVR tube in
+            rating units (default `0.01 * reward_range`). Other arguments as
+            `KernelRegressionAgent`.
     """
 
     def __init__(
@@ -125,10 +135,16 @@ class SVRAgent(_EpsilonGreedyRegression):
         n_items: int,
         prior_mean: float,
         epsilon: float = DEFAULT_EPSILON,
-        C: float = 1.0,
-        svr_epsilon: float = 0.1,
+        reward_range: float = 1.0,
+        C: float | None = None,
+        svr_epsilon: float | None = None,
     ) -> None:
         super().__init__(kernel, arm_items, n_items, prior_mean, epsilon)
+        if not (math.isfinite(float(reward_range)) and reward_range > 0):
+            raise ConfigError(f"'reward_range' should be a positive number (the width of the "
+                              f"value's scale) but got {reward_range!r}")
+        C = float(reward_range) if C is None else C
+        svr_epsilon = 0.01 * float(reward_range) if svr_epsilon is None else svr_epsilon
         if not (math.isfinite(float(C)) and C > 0):
             raise ConfigError(f"'C' should be a positive number but got {C!r}")
         if not (math.isfinite(float(svr_epsilon)) and svr_epsilon >= 0):

@@ -147,7 +147,8 @@ def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matri
         if agent == "kernel-regression":
             return KernelRegressionAgent(matrix, env.arm_items, env.n_items, hyper.mean)
         if agent == "svr":
-            return SVRAgent(matrix, env.arm_items, env.n_items, hyper.mean)
+            return SVRAgent(matrix, env.arm_items, env.n_items, hyper.mean,
+                            reward_range=env.scale[1] - env.scale[0])
         if agent == "independent-ts":
             return IndependentThompsonAgent(env.arm_items, env.n_items, hyper)
         if agent == "random":

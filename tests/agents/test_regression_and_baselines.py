@@ -1,5 +1,6 @@
 """Kernel regression, SVR, independent Thompson sampling and random: closed forms and checks."""
 
+import numpy as np
 import pytest
 import torch
 from sklearn.svm import SVR
@@ -97,3 +98,40 @@ def test_independent_thompson_exploits_and_random_is_uniform():
     counts = torch.bincount(torch.tensor([random_agent.select(generator) for _ in range(4000)]))
     assert counts.tolist() == pytest.approx([1000] * 4, abs=100)
     assert random_agent.predict(torch.arange(4)).tolist() == [0.5] * 4
+
+
+def _svr_on(kernel, rewards, reward_range=8.6, **options):
+    agent = SVRAgent(kernel, torch.arange(kernel.shape[0]), kernel.shape[0], prior_mean=0.0,
+                     epsilon=0.0, reward_range=reward_range, **options)
+    for arm, reward in rewards:
+        agent.observe(arm, reward)
+    return agent
+
+
+def test_svr_choices_depend_on_the_kernel_for_the_same_observations():
+    # arms as unit vectors at angles (degrees); cosine kernels. Arm 0 was bad, arm 1 good:
+    # the fit rises away from arm 0, so the greedy pick is the arm at 80 degrees, which is
+    # arm 2 under the first kernel and arm 3 under the second
+    def cosine(angles):
+        radians = torch.tensor(angles, dtype=torch.float64).deg2rad()
+        features = torch.stack([radians.cos(), radians.sin()], dim=1)
+        return features @ features.T
+
+    observed = [(0, -3.0), (1, 1.0)]
+    picks = [_svr_on(cosine(angles), observed).select(torch.Generator().manual_seed(0))
+             for angles in ([0, 40, 80, -40], [0, 40, -40, 80])]
+    assert picks == [2, 3]
+
+
+def test_svr_c_fits_the_reward_scale():
+    # rewards on a -4.3..4.3 scale: with C = 1 every dual coefficient sat at the bound, the
+    # fit ignored how large each residual was; C defaults to the scale's width instead
+    gram = torch.eye(5, dtype=torch.float64) * 0.8 + 0.2
+    rewards = [(0, -3.5), (1, 3.0), (2, 0.4), (3, 2.2)]
+    fitted = _svr_on(gram, rewards)._model()
+    assert fitted.C == 8.6 and fitted.epsilon == pytest.approx(0.086)
+    assert abs(fitted.dual_coef_).max() < 8.6  # no coefficient at the bound
+    prediction = _svr_on(gram, rewards).predict(torch.arange(4))
+    np.testing.assert_allclose(prediction.numpy(), [r for _, r in rewards], atol=0.1)
+    saturated = _svr_on(gram, rewards, C=1.0)._model()
+    assert np.allclose(abs(saturated.dual_coef_), 1.0)  # what the old default did
