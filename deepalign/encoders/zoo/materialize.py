@@ -48,8 +48,14 @@ def materialized(name: str, build: Callable[[Path], None]) -> Path:
     target = cache_root() / "zoo" / name
     if (target / "modules.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    except OSError as error:
+        raise ConfigError(
+            f"{target.parent}: cannot write the unpacked {name} there ({error.strerror}); set "
+            "DEEPALIGN_CACHE_DIR to a writable directory (it is unpacked once, then reused)."
+        ) from error
     try:
         build(scratch)
         try:
