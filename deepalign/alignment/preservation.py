@@ -35,7 +35,7 @@ from deepalign.errors import ConfigError
 
 __all__ = [
     "PreservationSet", "PreservationSuite", "judgment_source", "preservation_pool",
-    "preservation_suite",
+    "preservation_suite", "similarity_datasets",
 ]
 
 #: A candidate sharing at least this share of its texts with the training data is left out.
@@ -122,12 +122,15 @@ def _load_quietly(name: str) -> Dataset:
         return load_dataset(name)
 
 
-def _similarity_sets() -> list[Dataset]:
-    """Bundled datasets with similarity judgments that are their own (not a subset)."""
+def similarity_datasets(own_judgments_only: bool = True) -> list[Dataset]:
+    """Bundled datasets with similarity judgments, loaded without their loaders' notes;
+    `own_judgments_only` leaves out those whose judgments are a subset of another set's
+    (`judgment_source`, e.g. spa-verb-act of spa-verb)."""
     found = []
     for name in list_datasets():
         dataset = _load_quietly(name)
-        if dataset.similarity is not None and judgment_source(dataset) == name:
+        if dataset.similarity is not None and (
+                not own_judgments_only or judgment_source(dataset) == name):
             found.append(dataset)
     return found
 
@@ -145,7 +148,7 @@ def preservation_suite(
             or more is left out.
     """
     if names is None:
-        candidates = _similarity_sets()
+        candidates = similarity_datasets()
     else:
         known = list_datasets()
         unknown = [n for n in names if n not in known]

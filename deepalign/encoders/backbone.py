@@ -43,12 +43,13 @@ def bundled_backbone_path() -> Path:
 def resolve_backbone_path(backbone: str | os.PathLike | None) -> Path:
     """The absolute directory of `backbone` (None = bundled, a zoo name = its installed
     package); `ConfigError` if it is missing (for a zoo name: with its install line)."""
-    from deepalign.encoders.zoo import zoo_backbone_path, zoo_entry
+    from deepalign.encoders.zoo import zoo_entry
 
+    entry = zoo_entry(backbone)
     if backbone is None:
         path = bundled_backbone_path()
-    elif zoo_entry(backbone) is not None:
-        path = zoo_backbone_path(backbone)
+    elif entry is not None:
+        path = entry.locate()
     elif isinstance(backbone, str | os.PathLike):
         path = Path(backbone).expanduser()
     else:

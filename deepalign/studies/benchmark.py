@@ -22,7 +22,6 @@ For each encoder (`benchmark_encoders`: zoo names, exported encoders, trainer ru
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -30,8 +29,8 @@ import torch
 
 from deepalign.agents.calibration import DEFAULT_CALIBRATION
 from deepalign.alignment import cosine_similarity_matrix, spearman_alignment
-from deepalign.alignment.preservation import judgment_source
-from deepalign.data import Dataset, list_datasets, load_dataset
+from deepalign.alignment.preservation import judgment_source, similarity_datasets
+from deepalign.data import Dataset
 from deepalign.data.spa_verb_act import VALUE_NAMES
 from deepalign.errors import ConfigError
 from deepalign.studies.benchmark_encoders import TrainedSplit, resolve_encoders, trained_splits
@@ -136,18 +135,6 @@ class BenchmarkResult:
         }
 
 
-def _similarity_datasets() -> dict[str, Dataset]:
-    """Every bundled dataset with human similarity, as `load_dataset(name)` gives it."""
-    out = {}
-    for name in list_datasets():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # loader notes about dropped items
-            dataset = load_dataset(name)
-        if dataset.similarity is not None:
-            out[name] = dataset
-    return out
-
-
 def _columns(datasets: dict[str, Dataset], splits: dict[str, TrainedSplit]
              ) -> list[tuple[BenchmarkColumn, torch.Tensor]]:
     """(column, bool `n_items x n_items` pair mask) per dataset: held-out pairs where an
@@ -210,7 +197,7 @@ def run_benchmark(
     started = time.perf_counter()
     values = _check_options(values, seeds, horizon)
     resolved = resolve_encoders(encoders)
-    datasets = _similarity_datasets()
+    datasets = {d.name: d for d in similarity_datasets(own_judgments_only=False)}
     sources_of = {name: judgment_source(d) for name, d in datasets.items()}
     splits = trained_splits(resolved, sources_of)
     columns = _columns(datasets, splits)

@@ -24,7 +24,6 @@ reference rows (`references`), never points.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,10 +142,3 @@ def _per_kernel(kernels, alignment, scores, agent, metrics) -> dict[str, Correla
     """All-pairs alignment against the value-mean score, one point per kernel."""
     x = [alignment[str(k)]["alignment_all"] for k in kernels]
     return {m: spearman(x, [scores[(agent, str(k))][m] for k in kernels]) for m in metrics}
-
-
-def headline(analysis: ModelsAnalysis, agent: str, metric: str,
-             measure: str = "alignment_all") -> CorrelationResult | None:
-    """The correlation the report leads with (nan-safe lookup)."""
-    result = analysis.correlations.get((agent, measure), {}).get(metric)
-    return result if result is not None and not math.isnan(result.rho) else None

@@ -193,8 +193,8 @@ class RealPlan:
                 encoder = load_encoder(encoder_directory(self.aligned_encoder))
             elif kernel in ZOO:
                 encoder = SentenceEncoder(backbone=kernel)
-            elif kernel.startswith(ALIGNED_PREFIX) and kernel[len(ALIGNED_PREFIX):] in self.models:
-                encoder = load_encoder(self.models[kernel[len(ALIGNED_PREFIX):]])
+            elif kernel.removeprefix(ALIGNED_PREFIX) in self.models:
+                encoder = load_encoder(self.models[kernel.removeprefix(ALIGNED_PREFIX)])
             else:
                 raise ConfigError(f"unknown kernel {kernel!r} in study 2")
             self._encoders[kernel] = encoder

