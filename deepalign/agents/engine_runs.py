@@ -54,6 +54,7 @@ def run_engine_seeds(
     options: AgentOptions | None = None,
     device: str = "cpu",
     memory_budget_bytes: int = 2**30,
+    true_values: Tensor | None = None,
 ) -> tuple[BanditResults, Tensor | None]:
     """Play `agent` on `env` for each seed with the kernel `matrix`.
 
@@ -64,6 +65,8 @@ def run_engine_seeds(
         options: `AgentOptions` (beta, beta_safe, safe_fallback, prior_sd_fraction and
             `calibration`; `refit_every` is not supported here); default `AgentOptions()`.
         device, memory_budget_bytes: as `GPBanditEngine`.
+        true_values: `n_runs x n_items`, one environment per run (e.g. GP draws; each row as
+            `env.with_true_values` would hold it); default `env.true_values` for every run.
 
     Returns:
         (`BanditResults` with arms and best guesses as arm indices, held-out predictions =
@@ -85,8 +88,9 @@ def run_engine_seeds(
         calibration=options.calibration,
         device=device,
     )
+    values = env.true_values if true_values is None else true_values
     trajectory = engine.simulate(
-        policy, env.true_values, env.noise_sd, horizon, list(seeds), available=~env.heldout,
+        policy, values, env.noise_sd, horizon, list(seeds), available=~env.heldout,
         record_greedy=True,
     )
     position = torch.full((env.n_items,), -1, dtype=torch.long)

@@ -134,6 +134,23 @@ class ValueBandit:
             )
         return heldout.clone().cpu()
 
+    def with_true_values(self, true_values: Tensor) -> ValueBandit:
+        """A copy of this bandit (same items, split, noise, scale and threshold) whose true
+        values are `true_values` (float64 `n_items`, finite): e.g. values drawn from a GP
+        (`deepalign.studies.environments`)."""
+        values = torch.as_tensor(true_values, dtype=torch.float64).detach().cpu()
+        if values.shape != (self.n_items,) or not bool(torch.isfinite(values).all()):
+            raise ConfigError(
+                f"'true_values' should be {self.n_items} finite numbers, one per item of "
+                f"dataset '{self.dataset_name}', but got shape {tuple(values.shape)}"
+            )
+        copy = object.__new__(ValueBandit)
+        copy.__dict__.update(self.__dict__)
+        copy.true_values = values.clone()
+        copy.arm_values = copy.true_values[self.arm_items]
+        copy.heldout_values = copy.true_values[self.heldout_items]
+        return copy
+
     @property
     def n_items(self) -> int:
         return self.true_values.numel()

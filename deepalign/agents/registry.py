@@ -143,20 +143,25 @@ def _safe_gp(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> 
     )
 
 
-def _kernel_regression(
-    env: ValueBandit, kernel: Kernel | None, options: AgentOptions
-) -> BanditAgent:
-    return KernelRegressionAgent(
-        _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
-        _hyper(env, options).mean, options.epsilon,
-    )
+def _kernel_regression(schedule: str):
+    def build(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+        return KernelRegressionAgent(
+            _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
+            _hyper(env, options).mean, options.epsilon, epsilon_schedule=schedule,
+        )
+
+    return build
 
 
-def _svr(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
-    return SVRAgent(
-        _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
-        _hyper(env, options).mean, options.epsilon, reward_range=env.scale[1] - env.scale[0],
-    )
+def _svr(schedule: str):
+    def build(env: ValueBandit, kernel: Kernel | None, options: AgentOptions) -> BanditAgent:
+        return SVRAgent(
+            _smoother_kernel(env, kernel, options), env.arm_items, env.n_items,
+            _hyper(env, options).mean, options.epsilon,
+            reward_range=env.scale[1] - env.scale[0], epsilon_schedule=schedule,
+        )
+
+    return build
 
 
 def _independent_ts(
@@ -176,9 +181,15 @@ AGENTS: dict[str, AgentSpec] = {
                          "bad-action threshold"),
     "greedy": AgentSpec(_greedy, True, "GP posterior-mean argmax, no exploration (reference "
                         "agent)"),
-    "kernel-regression": AgentSpec(_kernel_regression, True, "Nadaraya-Watson, epsilon-greedy"),
-    "svr": AgentSpec(_svr, True, "support vector regression (precomputed kernel), "
-                     "epsilon-greedy"),
+    "kernel-regression": AgentSpec(_kernel_regression("constant"), True,
+                                   "Nadaraya-Watson, epsilon-greedy"),
+    "svr": AgentSpec(_svr("constant"), True, "support vector regression (precomputed "
+                     "kernel), epsilon-greedy"),
+    "kernel-regression-decay": AgentSpec(_kernel_regression("decay"), True,
+                                         "Nadaraya-Watson, epsilon-greedy with epsilon "
+                                         "min(1, 10 epsilon / (t + 1))"),
+    "svr-decay": AgentSpec(_svr("decay"), True, "SVR, epsilon-greedy with epsilon "
+                           "min(1, 10 epsilon / (t + 1))"),
     "independent-ts": AgentSpec(_independent_ts, False, "independent-arm Gaussian Thompson "
                                 "sampling (no kernel)"),
     "random": AgentSpec(_random, False, "uniformly random arm"),

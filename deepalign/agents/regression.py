@@ -15,10 +15,18 @@ from deepalign.agents.base import BanditAgent, argmax_random_tie
 from deepalign.agents.posterior import item_inputs
 from deepalign.errors import ConfigError
 
-__all__ = ["DEFAULT_EPSILON", "KernelRegressionAgent", "SVRAgent", "kernel_matrix"]
+__all__ = [
+    "DECAY_STEPS", "DEFAULT_EPSILON", "EPSILON_SCHEDULES", "KernelRegressionAgent", "SVRAgent",
+    "kernel_matrix",
+]
 
 DEFAULT_EPSILON = 0.1
 """Exploration rate of the epsilon-greedy regression agents."""
+EPSILON_SCHEDULES = ("constant", "decay")
+"""How epsilon changes with the step t (observations so far): "constant" keeps `epsilon`;
+"decay" is `min(1, epsilon * DECAY_STEPS / (t + 1))`, fully random at first, `epsilon` at
+step `DECAY_STEPS - 1` and falling as 1/t after it (the GLIE schedule of Singh et al. 2000)."""
+DECAY_STEPS = 10
 
 
 def kernel_matrix(kernel: Kernel | Tensor, n_items: int) -> Tensor:
@@ -48,9 +56,10 @@ def kernel_matrix(kernel: Kernel | Tensor, n_items: int) -> Tensor:
 class _EpsilonGreedyRegression(BanditAgent):
     """epsilon-greedy on a regression of the observed rewards.
 
-    Each step: with probability `epsilon` a uniformly random arm, else the arm with the
-    highest prediction (ties at random). Each step draws the same random numbers whichever
-    branch is taken. Before the first observation every prediction is `prior_mean`.
+    Each step: with probability `epsilon` (or, with `epsilon_schedule="decay"`, the decayed
+    `epsilon_t` of `EPSILON_SCHEDULES`) a uniformly random arm, else the arm with the highest
+    prediction (ties at random). Each step draws the same random numbers whichever branch is
+    taken. Before the first observation every prediction is `prior_mean`.
     """
 
     def __init__(
@@ -60,18 +69,30 @@ class _EpsilonGreedyRegression(BanditAgent):
         n_items: int,
         prior_mean: float,
         epsilon: float = DEFAULT_EPSILON,
+        epsilon_schedule: str = "constant",
     ) -> None:
         super().__init__(arm_items, n_items)
         if isinstance(epsilon, bool) or not 0.0 <= float(epsilon) <= 1.0:
             raise ConfigError(f"'epsilon' should be a probability in [0, 1] but got {epsilon!r}")
+        if epsilon_schedule not in EPSILON_SCHEDULES:
+            raise ConfigError(f"'epsilon_schedule' should be one of {EPSILON_SCHEDULES} but got "
+                              f"{epsilon_schedule!r}")
         if not math.isfinite(float(prior_mean)):
             raise ConfigError(f"'prior_mean' should be finite but got {prior_mean!r}")
         self.matrix = kernel_matrix(kernel, n_items)
         self.prior_mean = float(prior_mean)
         self.epsilon = float(epsilon)
+        self.epsilon_schedule = epsilon_schedule
+
+    def current_epsilon(self) -> float:
+        """The exploration probability of the next step."""
+        if self.epsilon_schedule == "constant":
+            return self.epsilon
+        return min(1.0, self.epsilon * DECAY_STEPS / (len(self._arms) + 1))
 
     def _select(self, generator: Generator) -> int:
-        explore = float(torch.rand((), generator=generator, dtype=torch.float64)) < self.epsilon
+        draw = float(torch.rand((), generator=generator, dtype=torch.float64))
+        explore = draw < self.current_epsilon()
         random_arm = int(torch.randint(self.n_arms, (), generator=generator))
         greedy_arm = argmax_random_tie(self._predict(self.arm_items), generator)
         return random_arm if explore else greedy_arm
@@ -89,7 +110,8 @@ class KernelRegressionAgent(_EpsilonGreedyRegression):
         kernel: gpytorch `Kernel` over item indices, or an `n_items x n_items` matrix.
         arm_items: LongTensor `n_arms`; n_items: items the kernel covers.
         prior_mean: prediction without evidence (default: the scale's midpoint).
-        epsilon: exploration probability (`DEFAULT_EPSILON` = 0.1).
+        epsilon: exploration probability (`DEFAULT_EPSILON` = 0.1); epsilon_schedule:
+            "constant" or "decay" (`EPSILON_SCHEDULES`).
     """
 
     def _predict(self, items: Tensor) -> Tensor:
@@ -138,8 +160,9 @@ class SVRAgent(_EpsilonGreedyRegression):
         reward_range: float = 1.0,
         C: float | None = None,
         svr_epsilon: float | None = None,
+        epsilon_schedule: str = "constant",
     ) -> None:
-        super().__init__(kernel, arm_items, n_items, prior_mean, epsilon)
+        super().__init__(kernel, arm_items, n_items, prior_mean, epsilon, epsilon_schedule)
         if not (math.isfinite(float(reward_range)) and reward_range > 0):
             raise ConfigError(f"'reward_range' should be a positive number (the width of the "
                               f"value's scale) but got {reward_range!r}")

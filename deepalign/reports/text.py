@@ -58,6 +58,8 @@ AGENT_NAMES = {
     "greedy": "the greedy GP agent (reference, no exploration)",
     "kernel-regression": "kernel regression",
     "svr": "SVR",
+    "kernel-regression-decay": "kernel regression (decaying epsilon)",
+    "svr-decay": "SVR (decaying epsilon)",
     "independent-ts": "independent Thompson sampling",
     "random": "the random agent",
 }

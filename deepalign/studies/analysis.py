@@ -31,7 +31,7 @@ from deepalign.studies.curves import (
     finite_mean,
     finite_metrics,
 )
-from deepalign.studies.references import REFERENCE_KERNELS
+from deepalign.studies.references import REFERENCE_CONDITION, REFERENCE_KERNELS
 from deepalign.studies.results import ResultsTable
 from deepalign.studies.stats import CorrelationResult, mean_sem, spearman
 from deepalign.studies.trained_analysis import TrainedAnalysis, analyse_trained
@@ -93,9 +93,19 @@ def _finite_rows(table: ResultsTable, column: str) -> ResultsTable:
     return ResultsTable([r for r, k in zip(table.rows, keep) if k])
 
 
-def analyse_synthetic(table: ResultsTable, alignment_column: str = "alignment_train"):
-    """Study 1 from the rows with `study == "synthetic"` (None when there are none)."""
+def analyse_synthetic(table: ResultsTable, alignment_column: str = "alignment_train",
+                      condition: str | None = None):
+    """Study 1 from the rows with `study == "synthetic"` of one variant (None when there
+    are none): `condition` (e.g. "gp-sample:block"), default the table's first. Variants
+    are never pooled: they differ in items and rewards."""
     rows = table.where(study="synthetic")
+    if not len(rows):
+        return None
+    conditions = [c for c in rows.unique("condition") if c != REFERENCE_CONDITION]
+    chosen = condition if condition is not None else (conditions or [REFERENCE_CONDITION])[0]
+    # tables from before variants put the reference kernels under condition "reference"
+    rows = ResultsTable([r for r in rows.rows
+                         if r["condition"] in (chosen, REFERENCE_CONDITION)])
     if not len(rows):
         return None
     metrics = finite_metrics(rows)

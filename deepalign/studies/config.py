@@ -30,6 +30,8 @@ __all__ = [
     "ENGINE_AGENTS",
     "REAL_KERNELS",
     "RealStudyConfig",
+    "SYNTHETIC_ARM_SETS",
+    "SYNTHETIC_ENVIRONMENTS",
     "StudyConfig",
     "SyntheticStudyConfig",
     "TrainedStudyConfig",
@@ -42,10 +44,14 @@ __all__ = [
 
 #: Agent names (as in `python -m deepalign.bandit --agent`).
 AGENTS = (
-    "gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr", "independent-ts", "random",
+    "gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr",
+    "kernel-regression-decay", "svr-decay", "independent-ts", "random",
 )
 #: Agents the batched exact GP engine runs; the others fall back to the BoTorch/sklearn agents.
 ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy")
+#: Study 1's environments and arm sets (`deepalign.studies.environments`).
+SYNTHETIC_ENVIRONMENTS = ("ratings", "gp-sample")
+SYNTHETIC_ARM_SETS = ("all", "block")
 #: Kernels of study 2 (real judgments), besides the zoo's (`zoo_kernels`).
 REAL_KERNELS = (
     "human", "pretrained", "aligned", "random-init", "lexical", "length", "constant", "identity",
@@ -80,6 +86,12 @@ class SyntheticStudyConfig:
     the kernel's *measured* alignment, never the target. `references`: also run the
     reference kernels "constant" and "identity" (condition "reference", no level) with every
     kernel agent, beside the levels.
+
+    `environment`: "ratings" (true values = mean human ratings) and/or "gp-sample" (true
+    values drawn per run from a GP with the human kernel); `arms`: "all" (every item with
+    the value) and/or "block" (the largest complete block of the human matrix). Every
+    environment runs on every arm set; each pair is a variant, the cells' condition
+    ("ratings:all", "gp-sample:block", ...). See `deepalign.studies.environments`.
     """
 
     dataset: str = "spa-verb-act"
@@ -87,8 +99,21 @@ class SyntheticStudyConfig:
     levels: int | tuple[float, ...] = 11
     agents: tuple[str, ...] = ("gp-ts", "kernel-regression", "svr", "independent-ts")
     references: bool = True
+    environment: str | tuple[str, ...] = "ratings"
+    arms: str | tuple[str, ...] = "all"
     seeds: int | tuple[int, ...] | None = None
     horizon: int | None = None
+
+    def variants(self) -> tuple[str, ...]:
+        """The study's variants, "environment:arms" (e.g. "gp-sample:block"), environment
+        first: every environment on every arm set."""
+        return tuple(f"{e}:{a}" for e in self.environments() for a in self.arm_sets())
+
+    def environments(self) -> tuple[str, ...]:
+        return (self.environment,) if isinstance(self.environment, str) else self.environment
+
+    def arm_sets(self) -> tuple[str, ...]:
+        return (self.arms,) if isinstance(self.arms, str) else self.arms
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from deepalign.errors import ConfigError
 from deepalign.studies.config import (
     AGENTS,
     REAL_KERNELS,
+    SYNTHETIC_ARM_SETS,
+    SYNTHETIC_ENVIRONMENTS,
     BenchmarkConfig,
     StudyConfig,
     level_list,
@@ -79,6 +81,16 @@ def validate_study_config(config: StudyConfig) -> None:
     if (s := config.synthetic) is not None:
         check_dataset("synthetic.dataset", s.dataset)
         check_names("synthetic.agents", s.agents, AGENTS)
+        for key, names, allowed in (
+            ("synthetic.environment", s.environments(), SYNTHETIC_ENVIRONMENTS),
+            ("synthetic.arms", s.arm_sets(), SYNTHETIC_ARM_SETS),
+        ):
+            if not names:
+                raise ConfigError(f"{src}: key '{key}' is an empty list; give at least one of "
+                                  f"{list(allowed)}.")
+            check_names(key, names, allowed)
+            if len(set(names)) != len(names):
+                raise ConfigError(f"{src}: key '{key}' lists a name twice: {list(names)}.")
         check_seeds("synthetic.seeds", s.seeds)
         check_positive("synthetic.horizon", s.horizon)
         levels = level_list(s.levels)

@@ -13,7 +13,8 @@ Agents and their path:
   the final posterior mean), policies `ThompsonPolicy`, `UCBPolicy(beta)`,
   `SafePolicy(threshold, beta_safe)`, `GreedyPolicy` with the agents' default
   `AgentOptions`;
-* "kernel-regression", "svr", "independent-ts", "random": the agents of `deepalign.agents`
+* "kernel-regression", "svr" (and their "-decay" variants, epsilon decaying as 1/t),
+  "independent-ts", "random": the agents of `deepalign.agents`
   run one seed at a time by `run_bandit`.
 
 GP hyperparameters start from `GPHyperparameters.from_bandit(env)`: constant mean at the
@@ -61,7 +62,10 @@ __all__ = [
     "simulate_batch",
 ]
 
-KERNEL_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr")
+KERNEL_AGENTS = (
+    "gp-ts", "gp-ucb", "safe-gp", "greedy", "kernel-regression", "svr",
+    "kernel-regression-decay", "svr-decay",
+)
 #: Default memory budget of one batch's engine state (bytes): 1 GiB, as `GPBanditEngine`'s.
 DEFAULT_MEMORY_BUDGET = 2**30
 
@@ -121,19 +125,24 @@ def evaluate_kernel(
 
 
 def _score(
-    env: ValueBandit, arms: Tensor, predictions: Tensor, greedy: Tensor
+    env: ValueBandit | Sequence[ValueBandit], arms: Tensor, predictions: Tensor, greedy: Tensor
 ) -> dict[str, Tensor]:
-    return env.score(arms, predictions, greedy)
+    """Every metric of the runs: on one bandit, or run `i` on bandit `env[i]`."""
+    if isinstance(env, ValueBandit):
+        return env.score(arms, predictions, greedy)
+    scores = [e.score(arms[i : i + 1], predictions[i : i + 1], greedy[i : i + 1])
+              for i, e in enumerate(env)]
+    return {name: torch.cat([s[name] for s in scores]) for name in scores[0]}
 
 
 def _engine_runs(agent, env, hyper, matrix, horizon, seeds, device,
-                 memory_budget_bytes=DEFAULT_MEMORY_BUDGET, calibration=None):
+                 memory_budget_bytes=DEFAULT_MEMORY_BUDGET, calibration=None, true_values=None):
     """(arms, held-out predictions, best guesses, `n_runs x 4` calibration or None) of
     `run_engine_seeds` with the agents' default options (same beta and beta_safe as the
-    BoTorch agents)."""
+    BoTorch agents); `true_values` (`n_runs x n_items`) gives each run its environment."""
     options = AgentOptions(calibration=calibration)
     results, calibrated = run_engine_seeds(
-        env, matrix, agent, horizon, seeds, options, device, memory_budget_bytes
+        env, matrix, agent, horizon, seeds, options, device, memory_budget_bytes, true_values
     )
     return results.arms, results.predictions, results.greedy_arms, calibrated
 
@@ -143,12 +152,15 @@ def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matri
     if matrix is not None and calibration is not None:
         matrix = median_heuristic_kernel(matrix, env.arm_items)  # nothing to fit a temperature by
 
+    schedule = "decay" if agent.endswith("-decay") else "constant"
+
     def build(_env):
-        if agent == "kernel-regression":
-            return KernelRegressionAgent(matrix, env.arm_items, env.n_items, hyper.mean)
-        if agent == "svr":
+        if agent in ("kernel-regression", "kernel-regression-decay"):
+            return KernelRegressionAgent(matrix, env.arm_items, env.n_items, hyper.mean,
+                                         epsilon_schedule=schedule)
+        if agent in ("svr", "svr-decay"):
             return SVRAgent(matrix, env.arm_items, env.n_items, hyper.mean,
-                            reward_range=env.scale[1] - env.scale[0])
+                            reward_range=env.scale[1] - env.scale[0], epsilon_schedule=schedule)
         if agent == "independent-ts":
             return IndependentThompsonAgent(env.arm_items, env.n_items, hyper)
         if agent == "random":
@@ -158,9 +170,10 @@ def _agent_factory(agent: str, env: ValueBandit, hyper: GPHyperparameters, matri
     return build
 
 
-def _sequential_runs(agent, env, hyper, matrix, horizon, seeds, progress, calibration=None):
+def _sequential_runs(agent, envs, hyper, matrix, horizon, seeds, progress, calibration=None):
+    """Run `i` plays `agent` on `envs[i]` with seed `seeds[i]`."""
     arms, predictions, greedy = [], [], []
-    for i, seed in enumerate(seeds):
+    for i, (env, seed) in enumerate(zip(envs, seeds)):
         run_matrix = None if matrix is None else (matrix[i] if matrix.dim() == 3 else matrix)
         factory = _agent_factory(agent, env, hyper, run_matrix, calibration)
         trajectory = run_bandit(env, factory, horizon, seed, record_greedy=True)
@@ -183,9 +196,13 @@ def simulate_batch(
 
     Engine agents simulate the runs in chunks of at most
     `memory_budget_bytes // GPBanditEngine.bytes_per_run(T)` runs (at least one); the rows do
-    not depend on the chunking (each run has its own seeded generator)."""
+    not depend on the chunking (each run has its own seeded generator). When the plan gives
+    the runs different bandits (same items, split and noise; other true values, as Study 1's
+    gp-sample environment), each run plays and is scored on its own."""
     first = cells[0]
-    env = plan.bandit(first)
+    envs = [plan.bandit(cell) for cell in cells]
+    env = envs[0]
+    shared = all(e is env for e in envs)
     kernels = plan.kernels(cells)
     horizon = plan.horizon(first)
     seeds = [cell.seed for cell in cells]
@@ -196,9 +213,10 @@ def simulate_batch(
     calibration = plan.calibration
     calibrated = None
     if first.agent in ENGINE_AGENTS:
+        true_values = None if shared else torch.stack([e.true_values for e in envs])
         arms, predictions, greedy, calibrated = _engine_runs(
             first.agent, env, hyper, kernels.matrix, horizon, seeds, device, memory_budget_bytes,
-            calibration,
+            calibration, true_values,
         )
         backend = "engine"
         if progress is not None:
@@ -206,10 +224,10 @@ def simulate_batch(
     else:
         matrix = kernels.matrix if needs_kernel else None
         arms, predictions, greedy = _sequential_runs(
-            first.agent, env, hyper, matrix, horizon, seeds, progress, calibration
+            first.agent, envs, hyper, matrix, horizon, seeds, progress, calibration
         )
         backend = "sequential"
-    metrics = _score(env, arms, predictions, greedy)
+    metrics = _score(env if shared else envs, arms, predictions, greedy)
     rank, top_share = _spectrum(kernels.matrix if needs_kernel else None, len(cells))
     rows = []
     for i, cell in enumerate(cells):
@@ -284,7 +302,9 @@ def run_grid(
     written = 0
     try:
         for batch in batches(todo, batch_runs):
-            bar.set_postfix_str(f"{batch[0].study}/{batch[0].kernel}/{batch[0].agent}", False)
+            first = batch[0]
+            bar.set_postfix_str(f"{first.study}/{first.condition}/{first.kernel}/{first.agent}",
+                                False)
             rows = simulate_batch(plans[batch[0].study], batch, device, bar.update,
                                   memory_budget_bytes)
             store.write_batch(rows)

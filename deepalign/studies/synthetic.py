@@ -9,6 +9,11 @@ the table records the measured alignment, never the target. Agents that use no k
 With `references` (the default) every kernel agent also runs the reference kernels
 "constant" and "identity" (`deepalign.studies.references`; condition "reference", level nan)
 on the same bandits; their alignment is measured like any kernel's and is nan (no rank order).
+
+Every variant (`SyntheticStudyConfig.variants()`: environment x arm set, e.g.
+"gp-sample:block"; `deepalign.studies.environments`) is the cells' condition and runs the
+whole grid above on its own items and rewards. In a "gp-sample" variant each run seed has
+its own environment, shared by every agent, level and kernel at that seed.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import torch
 
 from deepalign.agents import ValueBandit
 from deepalign.agents.calibration import DEFAULT_CALIBRATION
+from deepalign.data import Dataset
 from deepalign.kernels import synthetic_aligned_matrix
 from deepalign.studies.analysis import KERNEL_FREE_AGENTS
 from deepalign.studies.config import StudyConfig, level_list, seed_list
+from deepalign.studies.environments import complete_block, environment_kernel, gp_sample_values
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment, unit_diagonal
-from deepalign.studies.references import REFERENCE_CONDITION, REFERENCE_KERNELS, reference_matrix
+from deepalign.studies.references import REFERENCE_KERNELS, reference_matrix
 from deepalign.studies.runner import KernelBatch
 from deepalign.studies.sources import StudySources
 
@@ -49,32 +56,60 @@ class SyntheticPlan:
         self._recent: dict[tuple, dict[int, tuple[torch.Tensor, dict[str, float]]]] = {}
 
     def cells(self) -> list[Cell]:
-        """Per value: levels x kernel agents x seeds, the kernel-free agents x seeds, then
-        (with `references`) the reference kernels x kernel agents x seeds."""
+        """Per variant and value: levels x kernel agents x seeds, the kernel-free agents x
+        seeds, then (with `references`) the reference kernels x kernel agents x seeds."""
         s = self.section
         kernel_agents = [agent for agent in s.agents if agent not in KERNEL_FREE_AGENTS]
         out = []
-        for value in s.values:
-            for level in level_list(s.levels):
-                for agent in kernel_agents:
-                    out += [Cell(self.study, "synthetic", s.dataset, value, "synthetic", agent,
-                                 seed, level=level) for seed in self.seeds]
-            for agent in s.agents:
-                if agent in KERNEL_FREE_AGENTS:
-                    out += [Cell(self.study, "synthetic", s.dataset, value, "none", agent, seed)
-                            for seed in self.seeds]
-            for kernel in REFERENCE_KERNELS if s.references else ():
-                for agent in kernel_agents:
-                    out += [Cell(self.study, REFERENCE_CONDITION, s.dataset, value, kernel,
-                                 agent, seed) for seed in self.seeds]
+        for variant in s.variants():
+            for value in s.values:
+                for level in level_list(s.levels):
+                    for agent in kernel_agents:
+                        out += [Cell(self.study, variant, s.dataset, value, "synthetic", agent,
+                                     seed, level=level) for seed in self.seeds]
+                for agent in s.agents:
+                    if agent in KERNEL_FREE_AGENTS:
+                        out += [Cell(self.study, variant, s.dataset, value, "none", agent, seed)
+                                for seed in self.seeds]
+                for kernel in REFERENCE_KERNELS if s.references else ():
+                    for agent in kernel_agents:
+                        out += [Cell(self.study, variant, s.dataset, value, kernel, agent, seed)
+                                for seed in self.seeds]
         return out
 
     def horizon(self, cell: Cell) -> int:
         return self._horizon
 
-    def bandit(self, cell: Cell) -> ValueBandit:
+    def dataset(self, cell: Cell) -> Dataset:
+        """The items of `cell`'s arm set: the dataset, or its largest complete block."""
         dataset = self.sources.dataset(cell.dataset, cell.value)
-        return self.sources.bandit((cell.dataset, "human"), dataset, cell.value)
+        if _arm_set(cell) == "all":
+            return dataset
+
+        def build() -> Dataset:
+            return dataset.subset(complete_block(dataset.similarity.mask).tolist())
+
+        return self.sources.cached(("complete-block", cell.dataset, cell.value), build)
+
+    def bandit(self, cell: Cell) -> ValueBandit:
+        """The bandit of `cell`: the dataset's ratings, or (gp-sample) the run seed's draw."""
+        dataset = self.dataset(cell)
+        arm_set = _arm_set(cell)
+        bandit = self.sources.bandit((cell.dataset, "human", arm_set), dataset, cell.value)
+        if _environment(cell) == "ratings":
+            return bandit
+
+        def build() -> ValueBandit:
+            kernel = self.sources.cached(
+                ("environment-kernel", cell.dataset, cell.value, arm_set),
+                lambda: environment_kernel(dataset.similarity.matrix, dataset.similarity.mask),
+            )
+            values = gp_sample_values(kernel, bandit.true_values, cell.seed, cell.dataset,
+                                      cell.value, arm_set)
+            return bandit.with_true_values(values)
+
+        key = ("gp-sample-bandit", cell.dataset, cell.value, arm_set, cell.seed)
+        return self.sources.cached(key, build)
 
     def kernels(self, cells: Sequence[Cell]) -> KernelBatch:
         first = cells[0]
@@ -99,14 +134,14 @@ class SyntheticPlan:
     def _kernel(self, cell: Cell) -> tuple[torch.Tensor, dict[str, float]]:
         """The run's kernel (unit diagonal) and its measured alignment. Kernels of the two
         most recent (value, level) pairs are kept: agents at one level share them."""
-        level_key = (cell.dataset, cell.value, f"{cell.level:.9g}")
+        level_key = (cell.dataset, cell.value, _arm_set(cell), f"{cell.level:.9g}")
         if level_key not in self._recent:
             self._recent[level_key] = {}
             while len(self._recent) > 2:
                 self._recent.pop(next(iter(self._recent)))
         kernels = self._recent[level_key]
         if cell.seed not in kernels:
-            dataset = self.sources.dataset(cell.dataset, cell.value)
+            dataset = self.dataset(cell)
             similarity = dataset.similarity
             synthetic = synthetic_aligned_matrix(
                 similarity.matrix, cell.level, seed=cell.kernel_seed(), mask=similarity.mask
@@ -120,7 +155,7 @@ class SyntheticPlan:
     def _reference(self, cell: Cell) -> tuple[torch.Tensor, dict[str, float]]:
         """The reference kernel of `cell` over the dataset's items and its measured
         alignment (nan: a constant matrix, or constant off-diagonal pairs, has no order)."""
-        dataset = self.sources.dataset(cell.dataset, cell.value)
+        dataset = self.dataset(cell)
 
         def build() -> tuple[torch.Tensor, dict[str, float]]:
             similarity = dataset.similarity
@@ -130,3 +165,13 @@ class SyntheticPlan:
 
         return self.sources.cached(("reference-kernel", cell.dataset, dataset.items.ids,
                                     cell.kernel), build)
+
+
+def _environment(cell: Cell) -> str:
+    """"ratings" or "gp-sample" ("synthetic", the condition of tables before variants, is
+    "ratings" on all items)."""
+    return cell.condition.split(":", 1)[0] if ":" in cell.condition else "ratings"
+
+
+def _arm_set(cell: Cell) -> str:
+    return cell.condition.split(":", 1)[1] if ":" in cell.condition else "all"

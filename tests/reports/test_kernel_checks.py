@@ -109,7 +109,8 @@ def test_reference_kernels_do_not_change_alignment_correlations(table_factory, r
         if row["kernel"] in ("constant", "identity"):
             row = dict(row, safe_general_score=100.0 if row["value"] == "a" else -100.0)
         rows.append(row)
-    rows.append(row_factory(study="synthetic", kernel="constant", agent="gp-ts", value="v",
+    rows.append(row_factory(study="synthetic", condition="synthetic", kernel="constant",
+                            agent="gp-ts", value="v",
                             cell_id="ref", safe_general_score=5.0, bad_actions=0.0))
     full = ResultsTable(rows)
     without, with_references = analyse_real(bare), analyse_real(full)

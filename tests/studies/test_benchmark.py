@@ -122,7 +122,9 @@ def test_a_trained_export_moves_its_datasets_to_heldout_pairs(tmp_path):
     expected = spearman_alignment(embeddings @ embeddings.T, spa_verb.similarity.matrix.double(),
                                   pairs)
     minilm = _row(result, "minilm")
-    assert minilm.alignment["spa-verb (held-out)"] == pytest.approx(expected, abs=1e-6)
+    # abs 1e-5: the benchmark may read embeddings from the disk cache, encoded in other
+    # batches (float32 round-off moved this Spearman by 1.3e-6 between sessions)
+    assert minilm.alignment["spa-verb (held-out)"] == pytest.approx(expected, abs=1e-5)
     assert abs(minilm.alignment["spa-verb (held-out)"] - 0.233) > 0.01  # not all pairs
     trained = _row(result, str(directory.parent))
     assert trained.aligned_on == ("spa-verb",) and trained.source == str(directory)

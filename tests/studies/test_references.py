@@ -89,14 +89,16 @@ def test_synthetic_cells_include_the_references():
                                            "independent-ts"))
     config = StudyConfig(seeds=3, synthetic=section)
     cells = SyntheticPlan(config, SOURCES).cells()
-    references = [c for c in cells if c.condition == "reference"]
+    references = [c for c in cells if c.kernel in REFERENCE_KERNELS]
+    assert {c.condition for c in cells} == {"ratings:all"}  # the default variant
     assert len(cells) == 2 * 3 * 3 + 3 + 2 * 3 * 3  # levels, kernel-free, references
     assert {c.kernel for c in references} == set(REFERENCE_KERNELS)
     assert len(references) == 2 * 3 * 3 and all(math.isnan(c.level) for c in references)
     assert {c.agent for c in references} == {"gp-ts", "greedy", "kernel-regression"}
     off = SyntheticPlan(dataclasses.replace(
         config, synthetic=dataclasses.replace(section, references=False)), SOURCES).cells()
-    assert [c.cell_id for c in off] == [c.cell_id for c in cells if c.condition != "reference"]
+    assert [c.cell_id for c in off] == [c.cell_id for c in cells
+                                        if c.kernel not in REFERENCE_KERNELS]
 
 
 def test_real_cells_include_the_references():
