@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 
@@ -144,12 +145,11 @@ class ValueBandit:
                 f"'true_values' should be {self.n_items} finite numbers, one per item of "
                 f"dataset '{self.dataset_name}', but got shape {tuple(values.shape)}"
             )
-        copy = object.__new__(ValueBandit)
-        copy.__dict__.update(self.__dict__)
-        copy.true_values = values.clone()
-        copy.arm_values = copy.true_values[self.arm_items]
-        copy.heldout_values = copy.true_values[self.heldout_items]
-        return copy
+        other = copy.copy(self)
+        other.true_values = values.clone()
+        other.arm_values = other.true_values[self.arm_items]
+        other.heldout_values = other.true_values[self.heldout_items]
+        return other
 
     @property
     def n_items(self) -> int:

@@ -84,7 +84,7 @@ class SyntheticStudyConfig:
     `levels`: an int n (n target alignments evenly from 0 to 1) or an explicit list in
     [0, 1]. Each run gets its own kernel (seeded by the run's seed), and the table records
     the kernel's *measured* alignment, never the target. `references`: also run the
-    reference kernels "constant" and "identity" (condition "reference", no level) with every
+    reference kernels "constant" and "identity" (no level; the variant's condition) with every
     kernel agent, beside the levels.
 
     `environment`: "ratings" (true values = mean human ratings) and/or "gp-sample" (true

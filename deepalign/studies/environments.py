@@ -63,10 +63,11 @@ def complete_block(mask: Tensor) -> Tensor:
     order = sorted(range(n), key=lambda i: (-int(degree[i]), i))
     best: list[int] = []
     for i in range(n):
-        members = [i]
+        members, open_to = [i], linked[i].clone()  # open_to: linked to every member so far
         for j in order:
-            if j != i and bool(linked[i, j]) and all(bool(linked[j, m]) for m in members):
+            if j != i and bool(open_to[j]):
                 members.append(j)
+                open_to &= linked[j]
         if len(members) > len(best):
             best = members
     if len(best) < 2:

@@ -21,8 +21,9 @@ class Cell:
     """One run of the grid.
 
     `study`: "synthetic" | "real" | "trained" | "transfer". `condition`: the variant inside
-    a study ("synthetic"; "human" or "length-control"; "paired" or "uniformity-control"; the
-    transfer's training dataset; "reference" for the reference kernels of studies 1 and 3).
+    a study (study 1's "environment:arms", e.g. "gp-sample:block"; "human" or
+    "length-control"; "paired" or "uniformity-control"; the transfer's training dataset;
+    "reference" for the reference kernels of study 3).
     `kernel`: the kernel's name ("synthetic", "human", "pretrained", ..., "before", "after",
     "epoch-3", "uniformity-matched", "constant", "identity"). `level`: target alignment of a
     synthetic kernel (nan otherwise). `encoder_seed` / `epoch`: which trained encoder (nan

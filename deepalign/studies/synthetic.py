@@ -7,7 +7,7 @@ same kernels), rescaled to a unit diagonal, and its alignment *measured* (`kerne
 the table records the measured alignment, never the target. Agents that use no kernel
 (independent Thompson sampling, random) run once per value and seed, as reference lines.
 With `references` (the default) every kernel agent also runs the reference kernels
-"constant" and "identity" (`deepalign.studies.references`; condition "reference", level nan)
+"constant" and "identity" (`deepalign.studies.references`; the variant's condition, level nan)
 on the same bandits; their alignment is measured like any kernel's and is nan (no rank order).
 
 Every variant (`SyntheticStudyConfig.variants()`: environment x arm set, e.g.
