@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,17 +239,21 @@ def _real_secondary(analysis: RealAnalysis, condition: str) -> str:
             if shown else "")
 
 
-def headline(synthetic: SyntheticAnalysis | None, real: RealAnalysis | None,
+def headline(synthetic: SyntheticAnalysis | Sequence[SyntheticAnalysis] | None,
+             real: RealAnalysis | None,
              trained: TrainedAnalysis | None, settings: RecipeSettings | None = None,
              near_constant: frozenset[str] = frozenset()) -> list[str]:
-    """The report's opening answer: one generated line per study present, each led by the
-    primary score (`settings`; the default when None), then the secondary statements.
-    `near_constant`: study 2 kernels to mark as near-constant."""
+    """The report's opening answer: one generated line per study present (study 1: per
+    variant), each led by the primary score (`settings`; the default when None), then the
+    secondary statements. `near_constant`: study 2 kernels to mark as near-constant."""
     settings = RecipeSettings() if settings is None else settings
     lines = []
-    if synthetic is not None:
-        lines.append("Study 1 (synthetic kernels): " + synthetic_primary(synthetic, settings)
-                     + _synthetic_secondary(synthetic))
+    variants = ([] if synthetic is None else
+                [synthetic] if isinstance(synthetic, SyntheticAnalysis) else list(synthetic))
+    for analysis in variants:
+        label = f", {analysis.condition}" if ":" in analysis.condition else ""
+        lines.append(f"Study 1 (synthetic kernels{label}): "
+                     + synthetic_primary(analysis, settings) + _synthetic_secondary(analysis))
     if real is not None and real.conditions:
         condition = "human" if "human" in real.conditions else str(real.conditions[0])
         lines.append("Study 2 (real judgments): "

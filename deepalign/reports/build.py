@@ -26,6 +26,7 @@ from deepalign.studies.analysis import (
     analyse_real,
     analyse_synthetic,
     analyse_trained,
+    synthetic_conditions,
 )
 from deepalign.studies.kernel_checks import (
     KernelSpectrum,
@@ -95,29 +96,40 @@ def _plane(document: Document, panels: dict, path: Path, caption: str,
                         caption + _PLANE_CAPTION)
 
 
-def _synthetic_section(document: Document, analysis: SyntheticAnalysis, table: ResultsTable,
-                       settings: answer.RecipeSettings, figure_dir: Path) -> None:
+def _synthetic_section(document: Document, analyses: list[SyntheticAnalysis],
+                       table: ResultsTable, settings: answer.RecipeSettings,
+                       figure_dir: Path) -> None:
+    """Study 1: the paper's table for every variant first, each with the generated verdict
+    on which cells reproduce the paper; then each variant's details."""
     primary = settings.primary_metric
     document.paragraph(_setup(table, ("synthetic",)))
-    document.paragraph(answer.synthetic_primary(analysis, settings))
-    for words in text.synthetic_text(analysis):
-        document.paragraph(words)
-    document.table(tables.synthetic_table(analysis, primary_first(primary, PAPER_METRICS)))
-    metrics = [m for m in primary_first(primary, PAPER_METRICS + _SYNTHETIC_EXTRA)
-               if any(m in c for c in analysis.curves.values())]
-    document.table(tables.synthetic_table(
-        analysis, [m for m in metrics if m not in PAPER_METRICS and m != primary]))
-    document.figure(
-        figures.synthetic_figure(analysis, metrics, figure_dir / "synthetic.png"),
-        "Study 1: each metric against measured alignment (mean and standard error per "
-        "alignment level; dashed: agents without a kernel; dotted / dash-dotted: the constant / "
-        "identity reference kernels, which have no alignment)",
-    )
-    _plane(document, synthetic_plane(table, analysis.alignment_column),
-           figure_dir / "plane_synthetic.png",
-           "Study 1 (one point per alignment level, coloured dark to light from the lowest "
-           "to the highest level; labels: mean measured alignment of the first and last)",
-           ordered=True)
+    for analysis in analyses:
+        document.paragraph(text.paper_text(analysis))
+        document.table(tables.paper_table(analysis))
+    for analysis in analyses:
+        # one variant keeps the plain figure names; several get one set each
+        suffix = "" if len(analyses) == 1 else "_" + analysis.condition.replace(":", "_")
+        if len(analyses) > 1:
+            document.heading(3, text.variant_words(analysis.condition).capitalize())
+        document.paragraph(answer.synthetic_primary(analysis, settings))
+        for words in text.synthetic_text(analysis):
+            document.paragraph(words)
+        document.table(tables.synthetic_table(analysis, primary_first(primary, PAPER_METRICS)))
+        metrics = [m for m in primary_first(primary, PAPER_METRICS + _SYNTHETIC_EXTRA)
+                   if any(m in c for c in analysis.curves.values())]
+        document.table(tables.synthetic_table(
+            analysis, [m for m in metrics if m not in PAPER_METRICS and m != primary]))
+        document.figure(
+            figures.synthetic_figure(analysis, metrics, figure_dir / f"synthetic{suffix}.png"),
+            "Study 1: each metric against measured alignment (mean and standard error per "
+            "alignment level; dashed: agents without a kernel; dotted / dash-dotted: the "
+            "constant / identity reference kernels, which have no alignment)",
+        )
+        _plane(document, synthetic_plane(table, analysis.alignment_column, analysis.condition),
+               figure_dir / f"plane_synthetic{suffix}.png",
+               "Study 1 (one point per alignment level, coloured dark to light from the lowest "
+               "to the highest level; labels: mean measured alignment of the first and last)",
+               ordered=True)
 
 
 def _real_section(document: Document, analysis: RealAnalysis, table: ResultsTable,
@@ -223,7 +235,9 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
     settings = answer.recipe_settings(root, table)
     figure_dir = root / "figures"
     document = Document(root)
-    synthetic, real, trained = analyse_synthetic(table), analyse_real(table), analyse_trained(table)
+    synthetic = [a for a in (analyse_synthetic(table, condition=c)
+                             for c in synthetic_conditions(table)) if a is not None]
+    real, trained = analyse_real(table), analyse_trained(table)
     spectra = kernel_spectra(table)
     flagged = [s for s in spectra if s.near_constant]
     near_constant = frozenset(s.kernel for s in flagged if s.study == "real")
@@ -244,7 +258,7 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
         "none and are left out of every correlation with alignment."
     )
     document.heading(2, "Study 1: synthetic kernels of controlled alignment")
-    if synthetic is None:
+    if not synthetic:
         document.paragraph(_ABSENT)
     else:
         _synthetic_section(document, synthetic, table, settings, figure_dir)

@@ -8,12 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.reports.text import KERNEL_NAMES, format_p
+from deepalign.reports.text import AGENT_NAMES, KERNEL_NAMES, format_p, variant_words
 from deepalign.studies.analysis import (
+    PAPER_ALPHA,
+    PAPER_COLUMNS,
     PAPER_METRICS,
+    PULLED_ARM_AGENTS,
     RealAnalysis,
     SyntheticAnalysis,
     TrainedAnalysis,
+    paper_cells,
 )
 from deepalign.studies.kernel_checks import KernelSpectrum
 from deepalign.studies.stats import CorrelationResult, PairedResult
@@ -22,6 +26,7 @@ __all__ = [
     "NEAR_CONSTANT_NOTE",
     "Table",
     "kernel_spectrum_table",
+    "paper_table",
     "primary_first",
     "real_correlation_table",
     "real_means_table",
@@ -87,6 +92,48 @@ def synthetic_table(analysis: SyntheticAnalysis, metrics: Sequence[str] = PAPER_
         f"Spearman \u03c1 (p) between the kernel's measured alignment and each metric, over "
         f"runs (up to {n} per agent)",
         ("agent", *shown), rows,
+    )
+
+
+def _exact_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "p n/a"
+    return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1e}"
+
+
+#: Column headers of the paper's table.
+_PAPER_HEADERS = {"mean_reward": "mean reward", "unique_actions": "unique actions",
+                  "non_optimal_actions": "non-optimal actions", "bad_actions": "bad actions",
+                  "convergence": "convergence"}
+
+
+def paper_table(analysis: SyntheticAnalysis) -> Table:
+    """The paper's synthetic table for one variant: Spearman (exact p) of measured alignment
+    with each metric, per agent; convergence is measured as fits the agent (named in the
+    row); a check mark where the cell reproduces the paper."""
+    cells = {(c.agent, c.column): c for c in paper_cells(analysis)}
+    rows = []
+    for agent in analysis.agents:
+        measure = ("pulled arm" if agent in PULLED_ARM_AGENTS else "best guess")
+        row = [AGENT_NAMES.get(agent, agent), measure]
+        for column in PAPER_COLUMNS:
+            cell = cells[(agent, column)]
+            result = cell.result
+            if result is None or not math.isfinite(result.rho):
+                row.append("n/a")
+                continue
+            mark = " \u2713" if cell.reproduces else ""
+            row.append(f"{result.rho:+.3f} ({_exact_p(result.p_value)}){mark}")
+        rows.append(tuple(row))
+    n = max((c.result.n for c in cells.values() if c.result is not None), default=0)
+    return Table(
+        f"The paper's table, {variant_words(analysis.condition)}: Spearman \u03c1 (p) between "
+        f"the kernel's measured alignment and each metric over runs (up to {n} per agent); "
+        f"\u2713 = the paper's direction (more aligned, better and safer) with "
+        f"p < {PAPER_ALPHA}; convergence is the step after which the pulled arm (deterministic "
+        "agents) or the best guess (sampling agents) never changes",
+        ("agent", "convergence measured on",
+         *(_PAPER_HEADERS[c] for c in PAPER_COLUMNS)), tuple(rows),
     )
 
 

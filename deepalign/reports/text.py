@@ -11,11 +11,14 @@ import math
 
 from deepalign.studies.analysis import (
     HIGHER_IS_BETTER,
+    PAPER_ALPHA,
     PAPER_METRICS,
     RealAnalysis,
     SyntheticAnalysis,
     TrainedAnalysis,
+    paper_cells,
 )
+from deepalign.studies.config import split_variant
 from deepalign.studies.stats import CorrelationResult, PairedResult
 
 __all__ = [
@@ -24,9 +27,11 @@ __all__ = [
     "KERNEL_NAMES",
     "METRIC_WORDS",
     "format_p",
+    "paper_text",
     "real_text",
     "synthetic_text",
     "trained_text",
+    "variant_words",
 ]
 
 #: Significance level of every "significant" in the generated text.
@@ -67,6 +72,61 @@ AGENT_NAMES = {
 _REFERENCE_WORDS = {"constant": "every action alike", "identity": "independent arms"}
 #: Kernels with a fixed meaning, as the report's tables name them.
 KERNEL_NAMES = {k: f"{k} (reference: {words})" for k, words in _REFERENCE_WORDS.items()}
+
+
+_ENVIRONMENT_WORDS = {
+    "ratings": "rewards: the mean human ratings",
+    "gp-sample": "rewards: drawn per run from a GP whose covariance is the human kernel",
+}
+_ARM_WORDS = {
+    "all": "arms: every item with a rating",
+    "block": "arms: the largest complete block of the human matrix",
+}
+
+
+def variant_words(condition: str) -> str:
+    """'variant gp-sample:block (rewards: ...; arms: ...)' for a study 1 condition."""
+    environment, arms = split_variant(condition)
+    return (f"variant {environment}:{arms} ({_ENVIRONMENT_WORDS.get(environment, environment)}"
+            f"; {_ARM_WORDS.get(arms, arms)})")
+
+
+def paper_text(analysis: SyntheticAnalysis) -> str:
+    """Which cells of the paper's table reproduce the paper in this variant: its direction
+    ("more aligned, better and safer") with p < `PAPER_ALPHA`, per agent, naming every
+    miss and every cell that went significantly the other way."""
+    cells = paper_cells(analysis)
+    if not cells:
+        return f"In {variant_words(analysis.condition)} no agent with a kernel ran."
+    reproduced = [c for c in cells if c.reproduces]
+    per_agent = []
+    against = []
+    for agent in analysis.agents:
+        mine = [c for c in cells if c.agent == agent]
+        hits = [c for c in mine if c.reproduces]
+        misses = []
+        for cell in mine:
+            if cell.reproduces:
+                continue
+            result = cell.result
+            noun = METRIC_WORDS.get(cell.metric, (cell.metric,))[0]
+            if result is None or not math.isfinite(result.rho):
+                misses.append(f"{noun} (not measurable)")
+                continue
+            misses.append(f"{noun} (\u03c1 = {result.rho:+.2f}, {format_p(result.p_value)})")
+            if result.p_value < PAPER_ALPHA:
+                against.append(f"{AGENT_NAMES.get(agent, agent)}, {noun}")
+        words = f"{AGENT_NAMES.get(agent, agent)} {len(hits)} of {len(mine)}"
+        if misses:
+            words += " (misses: " + "; ".join(misses) + ")"
+        per_agent.append(words)
+    text = (f"In {variant_words(analysis.condition)}, {len(reproduced)} of {len(cells)} cells "
+            f"of the paper's table reproduce the paper (its direction, more aligned, better "
+            f"and safer, with p < {PAPER_ALPHA}): " + "; ".join(per_agent) + ".")
+    if against:
+        text += (f" Significantly the other way (p < {PAPER_ALPHA}): " + "; ".join(against)
+                 + ".")
+    return text
 
 
 def format_p(p: float) -> str:

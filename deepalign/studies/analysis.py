@@ -39,15 +39,23 @@ from deepalign.studies.trained_analysis import TrainedAnalysis, analyse_trained
 __all__ = [
     "HIGHER_IS_BETTER",
     "KERNEL_FREE_AGENTS",
+    "PAPER_ALPHA",
+    "PAPER_COLUMNS",
     "PAPER_METRICS",
+    "PULLED_ARM_AGENTS",
     "REFERENCE_KERNELS",
     "Curve",
+    "PaperCell",
     "RealAnalysis",
     "SyntheticAnalysis",
     "TrainedAnalysis",
     "analyse_real",
     "analyse_synthetic",
     "analyse_trained",
+    "convergence_metric",
+    "paper_cells",
+    "synthetic_conditions",
+    "synthetic_rows",
 ]
 
 #: The metrics of the paper's synthetic table.
@@ -68,6 +76,24 @@ HIGHER_IS_BETTER = frozenset({
 })
 #: Agents whose choices do not depend on the kernel: reference lines, not points.
 KERNEL_FREE_AGENTS = ("independent-ts", "random")
+#: Agents whose pulled arm is a deterministic function of the observations, so the pulled
+#: arm can settle: their convergence is `iterations_to_convergence`. Sampling agents
+#: (Thompson sampling, epsilon-greedy) keep re-drawing, so theirs is the best guess's
+#: (`greedy_convergence`).
+PULLED_ARM_AGENTS = frozenset({"gp-ucb", "greedy"})
+#: The paper's synthetic table, one column per metric; "convergence" is
+#: `convergence_metric(agent)`.
+PAPER_COLUMNS = ("mean_reward", "unique_actions", "non_optimal_actions", "bad_actions",
+                 "convergence")
+#: A cell of the paper's table reproduces the paper when it goes the paper's direction
+#: ("more aligned, better and safer") with p below this (issue 14's goal).
+PAPER_ALPHA = 0.001
+
+
+def convergence_metric(agent: str) -> str:
+    """The convergence measure that fits `agent` (`PULLED_ARM_AGENTS`)."""
+    return ("iterations_to_convergence" if agent in PULLED_ARM_AGENTS
+            else "greedy_convergence")
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,49 @@ class SyntheticAnalysis:
     reference_kernels: dict[tuple[str, str], dict[str, tuple[float, float]]] = field(
         default_factory=dict
     )
+    #: the variant analysed ("ratings:all", ...; "synthetic" in tables from before variants)
+    condition: str = ""
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    """One cell of the paper's table: `agent` x `column` (`PAPER_COLUMNS`), the `metric`
+    behind it, its correlation and whether it `reproduces` the paper (`PAPER_ALPHA`)."""
+
+    agent: str
+    column: str
+    metric: str
+    result: CorrelationResult | None
+
+    @property
+    def reproduces(self) -> bool:
+        if self.result is None or not self.result.p_value < PAPER_ALPHA:
+            return False
+        return (self.result.rho > 0) == (self.metric in HIGHER_IS_BETTER)
+
+
+def paper_cells(analysis: SyntheticAnalysis) -> list[PaperCell]:
+    """The paper's table for one variant, row by row (agent) and column by column."""
+    cells = []
+    for agent in analysis.agents:
+        for column in PAPER_COLUMNS:
+            metric = convergence_metric(agent) if column == "convergence" else column
+            cells.append(PaperCell(agent, column, metric,
+                                   analysis.correlations[agent].get(metric)))
+    return cells
+
+
+def synthetic_conditions(table: ResultsTable) -> tuple[str, ...]:
+    """Study 1's variants in the table, in table order (the reference kernels' legacy
+    condition "reference" is not one)."""
+    rows = table.where(study="synthetic")
+    return tuple(str(c) for c in rows.unique("condition") if c != REFERENCE_CONDITION)
+
+
+def synthetic_rows(table: ResultsTable, condition: str) -> ResultsTable:
+    """Study 1's rows of one variant, with the legacy "reference" rows."""
+    return ResultsTable([r for r in table.where(study="synthetic").rows
+                         if r["condition"] in (condition, REFERENCE_CONDITION)])
 
 
 def _finite_rows(table: ResultsTable, column: str) -> ResultsTable:
@@ -98,14 +167,10 @@ def analyse_synthetic(table: ResultsTable, alignment_column: str = "alignment_tr
     """Study 1 from the rows with `study == "synthetic"` of one variant (None when there
     are none): `condition` (e.g. "gp-sample:block"), default the table's first. Variants
     are never pooled: they differ in items and rewards."""
-    rows = table.where(study="synthetic")
-    if not len(rows):
-        return None
-    conditions = [c for c in rows.unique("condition") if c != REFERENCE_CONDITION]
-    chosen = condition if condition is not None else (conditions or [REFERENCE_CONDITION])[0]
+    if condition is None:
+        condition = (synthetic_conditions(table) or (REFERENCE_CONDITION,))[0]
     # tables from before variants put the reference kernels under condition "reference"
-    rows = ResultsTable([r for r in rows.rows
-                         if r["condition"] in (chosen, REFERENCE_CONDITION)])
+    rows = synthetic_rows(table, condition)
     if not len(rows):
         return None
     metrics = finite_metrics(rows)
@@ -139,7 +204,7 @@ def analyse_synthetic(table: ResultsTable, alignment_column: str = "alignment_tr
         if agent in KERNEL_FREE_AGENTS
     }
     return SyntheticAnalysis(alignment_column, agents, correlations, curves, references,
-                             len(rows), reference_kernels)
+                             len(rows), reference_kernels, condition)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ __all__ = [
     "RealStudyConfig",
     "SYNTHETIC_ARM_SETS",
     "SYNTHETIC_ENVIRONMENTS",
+    "split_variant",
     "StudyConfig",
     "SyntheticStudyConfig",
     "TrainedStudyConfig",
@@ -52,6 +53,15 @@ ENGINE_AGENTS = ("gp-ts", "gp-ucb", "safe-gp", "greedy")
 #: Study 1's environments and arm sets (`deepalign.studies.environments`).
 SYNTHETIC_ENVIRONMENTS = ("ratings", "gp-sample")
 SYNTHETIC_ARM_SETS = ("all", "block")
+
+
+def split_variant(condition: str) -> tuple[str, str]:
+    """Study 1's cell condition "environment:arms" -> (environment, arm set); "synthetic",
+    the condition of tables from before variants, is ("ratings", "all")."""
+    if ":" not in condition:
+        return "ratings", "all"
+    environment, arms = condition.split(":", 1)
+    return environment, arms
 #: Kernels of study 2 (real judgments), besides the zoo's (`zoo_kernels`).
 REAL_KERNELS = (
     "human", "pretrained", "aligned", "random-init", "lexical", "length", "constant", "identity",

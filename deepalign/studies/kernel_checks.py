@@ -19,9 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.studies.analysis import KERNEL_FREE_AGENTS, REFERENCE_KERNELS
+from deepalign.studies.analysis import (
+    KERNEL_FREE_AGENTS,
+    REFERENCE_KERNELS,
+    synthetic_conditions,
+    synthetic_rows,
+)
 from deepalign.studies.curves import finite_mean
-from deepalign.studies.references import UNIFORMITY_KERNEL
+from deepalign.studies.references import REFERENCE_CONDITION, UNIFORMITY_KERNEL
 from deepalign.studies.results import ResultsTable
 from deepalign.studies.stats import mean_sem
 from deepalign.studies.trained_analysis import final_controls
@@ -84,10 +89,14 @@ def _kernel_agents(rows: ResultsTable) -> list[str]:
     return [str(a) for a in rows.unique("agent") if a not in KERNEL_FREE_AGENTS]
 
 
-def synthetic_plane(table: ResultsTable, alignment_column: str = "alignment_train") -> Panels:
+def synthetic_plane(table: ResultsTable, alignment_column: str = "alignment_train",
+                    condition: str | None = None) -> Panels:
     """Study 1, per kernel agent: one point per alignment level (labelled with its mean
-    measured alignment), then reference kernels and kernel-free agents."""
-    rows = table.where(study="synthetic")
+    measured alignment), then reference kernels and kernel-free agents; one variant
+    (`condition`, default the first) when the table has several."""
+    if condition is None:
+        condition = (synthetic_conditions(table) or (REFERENCE_CONDITION,))[0]
+    rows = synthetic_rows(table, condition)
     free = _kernel_free(rows)
     panels: Panels = {}
     for agent in _kernel_agents(rows):

@@ -28,7 +28,7 @@ from deepalign.agents.calibration import DEFAULT_CALIBRATION
 from deepalign.data import Dataset
 from deepalign.kernels import synthetic_aligned_matrix
 from deepalign.studies.analysis import KERNEL_FREE_AGENTS
-from deepalign.studies.config import StudyConfig, level_list, seed_list
+from deepalign.studies.config import StudyConfig, level_list, seed_list, split_variant
 from deepalign.studies.environments import complete_block, environment_kernel, gp_sample_values
 from deepalign.studies.grid import Cell
 from deepalign.studies.measure import ALIGNMENT_SPLITS, kernel_alignment, unit_diagonal
@@ -168,10 +168,9 @@ class SyntheticPlan:
 
 
 def _environment(cell: Cell) -> str:
-    """"ratings" or "gp-sample" ("synthetic", the condition of tables before variants, is
-    "ratings" on all items)."""
-    return cell.condition.split(":", 1)[0] if ":" in cell.condition else "ratings"
+    """"ratings" or "gp-sample"."""
+    return split_variant(cell.condition)[0]
 
 
 def _arm_set(cell: Cell) -> str:
-    return cell.condition.split(":", 1)[1] if ":" in cell.condition else "all"
+    return split_variant(cell.condition)[1]

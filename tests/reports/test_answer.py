@@ -43,6 +43,12 @@ def test_each_study_leads_with_the_recipes_primary_score(table_factory, tmp_path
     for name in ("Study 1", "Study 2", "Study 3"):
         (paragraphs,) = [p for heading, p in sections.items() if heading.startswith(name)]
         assert paragraphs[0].startswith("Setup (from the table)")
+        if name == "Study 1":  # leads with the paper's table (issue 14), then the primary
+            assert paragraphs[1].startswith("In variant ratings:all")
+            assert paragraphs[2].startswith("*The paper's table")
+            paragraphs = [p for p in paragraphs if p.startswith(lead)]
+            assert paragraphs, "study 1 states its primary score"
+            continue
         assert paragraphs[1].startswith(lead)
     assert sections["Answer"][0] == report.headline[0]
     assert lead in report.html.read_text()
