@@ -8,15 +8,19 @@ Example:
         --seeds 50 --horizon 100
 
 Runs seeds `first_seed .. first_seed + seeds - 1` with every kernel calibrated
-(`deepalign.agents.calibration`; `--calibration off` keeps the fixed prior). GP agents run on
-the batched engine (`deepalign.agents.engine_runs`: the same posterior as BoTorch's
-`SingleTaskGP`, all seeds at once); `--backend botorch` plays the BoTorch agents one seed at
-a time instead (needed for `--refit-every`). With one kernel
-it prints a table of every metric's mean and standard error over the runs, and with `--json`
-writes `{metric: {"mean": .., "sem": ..}}`; with several it prints one row per kernel (the
-primary `safe_general_score`, bad and unique actions, generalization, and the kernel's
-effective rank and top-eigenvector share, flagging near-constant kernels) and `--json`
-writes `{kernel: {metric: {"mean": .., "sem": ..}}}`. The file is written atomically
+(`deepalign.agents.calibration`; `--calibration off` keeps the fixed prior). `--dataset`
+is a bundled name, your items CSV (with `--similarity FILE`) or a dataset card
+(`deepalign.data.cards`). GP agents run on the batched engine
+(`deepalign.agents.engine_runs`: the same posterior as BoTorch's `SingleTaskGP`, all seeds
+at once); `--backend botorch` plays the BoTorch agents one seed at a time instead (needed for
+`--refit-every`). A progress bar over runs shows on a terminal (`--no-progress`: none).
+With one kernel it prints a table of every metric's mean and standard error over the runs,
+and with `--json` writes `{"settings": {...}, "metrics": {metric: {"mean": .., "sem": ..}}}`;
+with several it prints one row per kernel (the primary `safe_general_score`, bad and unique
+actions, generalization, and the kernel's effective rank and top-eigenvector share,
+flagging near-constant kernels) and `--json` writes `{"settings": {...}, "kernels":
+{kernel: {metric: {"mean": .., "sem": ..}}}}`. `settings` records every option and what the
+data made of them (arms, held-out items, threshold). The file is written atomically
 (temporary file, then rename). Bad arguments exit with status 2 and a one-line reason.
 """
 
@@ -39,7 +43,7 @@ from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION
 from deepalign.agents.registry import AGENTS, KERNELS, AgentOptions, agent_factory, build_kernel
 from deepalign.agents.regression import DEFAULT_EPSILON, kernel_matrix
 from deepalign.agents.runs import run_seeds, summarize
-from deepalign.data import load_dataset
+from deepalign.data import open_dataset
 from deepalign.errors import ConfigError, DeepAlignError
 from deepalign.kernels import NEAR_CONSTANT_TOP_SHARE, kernel_spectrum
 
@@ -73,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m deepalign.bandit",
         description="Run a value-learning bandit agent for N seeds and print its metrics.",
     )
-    parser.add_argument("--dataset", default="spa-verb-act", help="bundled dataset name")
+    parser.add_argument(
+        "--dataset", default="spa-verb-act",
+        help="a bundled dataset name (python -m deepalign.data list), your items CSV or a "
+             "dataset card (.yaml/.toml; see deepalign.data.cards)")
+    parser.add_argument(
+        "--similarity", default=None,
+        help="with an items CSV: its similarity file (.npy/.csv matrix or pairs CSV)")
     parser.add_argument(
         "--value", default=None, help="value column (default: the dataset's first value)"
     )
@@ -115,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON)
     parser.add_argument("--prior-sd-fraction", type=float, default=DEFAULT_PRIOR_SD_FRACTION)
-    parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the settings and the summary here")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is shown on a terminal only)")
     return parser
 
 
@@ -215,9 +228,8 @@ def run(args: argparse.Namespace) -> dict:
             "first"
         )
     options = DATASET_VALUE_OPTIONS.get(args.dataset, lambda value: {})
-    dataset = _with_notes(
-        lambda: load_dataset(args.dataset, **(options(args.value) if args.value else {}))
-    )
+    dataset = _with_notes(lambda: open_dataset(
+        args.dataset, args.similarity, **(options(args.value) if args.value else {})))
     if dataset.values is None:
         raise DeepAlignError(
             f"--dataset {args.dataset}: it has no value ratings to learn; pick a dataset with "
@@ -239,6 +251,11 @@ def run(args: argparse.Namespace) -> dict:
     names = args.kernel if spec.uses_kernel else ["none"]
     summaries: dict[str, dict] = {}
     spectra: dict[str, tuple[float, float]] = {}
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar on a terminal, nothing in a log file
+    bar = tqdm(total=len(names) * args.seeds, desc="bandit runs", unit="run",
+               disable=True if args.no_progress else None, file=sys.stderr)
     for name in names:
         kernel = None
         if spec.uses_kernel:
@@ -249,26 +266,51 @@ def run(args: argparse.Namespace) -> dict:
         if engine:
             results, _ = run_engine_seeds(env, matrix, args.agent, args.horizon, seeds,
                                           agent_options)
+            bar.update(len(seeds))
         else:
             agent = agent_factory(args.agent, kernel, agent_options)(env)  # reset per run
-            results = run_seeds(env, agent, args.horizon, seeds, record_greedy=True)
+            done = bar.n
+            results = run_seeds(env, agent, args.horizon, seeds, record_greedy=True,
+                                progress=lambda k, done=done: bar.update(done + k - bar.n))
         summaries[name] = summarize(results.metrics(env))
+    bar.close()
     print(
         f"{env.dataset_name} / {value}: agent {args.agent}, kernel {', '.join(names)}, "
         f"{args.seeds} seeds, horizon {args.horizon}, {env.n_arms} arms, "
         f"{env.n_heldout} held-out items, bad below {env.threshold:g}, calibration "
         f"{args.calibration}, {'engine' if engine else 'sequential'}"
     )
+    settings = _settings(args, env, value, names, engine)
     if len(names) == 1:
-        payload = summaries[names[0]]
-        print(format_table(payload))
+        print(format_table(summaries[names[0]]))
+        payload = {"settings": settings, "metrics": summaries[names[0]]}
     else:
-        payload = summaries
         print(format_comparison(summaries, spectra))
+        payload = {"settings": settings, "kernels": summaries}
     if args.json is not None:
         write_json_atomic(args.json, payload)
         print(f"wrote {args.json}")
     return payload
+
+
+def _settings(args: argparse.Namespace, env: ValueBandit, value: str, names: list[str],
+              engine: bool) -> dict:
+    """What the run was: every option, plus what the data made of it (arms, threshold)."""
+    from deepalign import __version__
+
+    return {
+        "dataset": args.dataset, "similarity": args.similarity, "dataset_name":
+        env.dataset_name, "value": value, "agent": args.agent, "kernels": list(names),
+        "seeds": args.seeds, "first_seed": args.first_seed, "horizon": args.horizon,
+        "split_seed": args.split_seed, "noise_sd": args.noise_sd,
+        "noise_sd_mean": float(env.noise_sd.mean()),
+        "calibration": args.calibration, "backend": "engine" if engine else "sequential",
+        "refit_every": args.refit_every, "beta": args.beta, "beta_safe": args.beta_safe,
+        "safe_fallback": args.safe_fallback, "epsilon": args.epsilon,
+        "prior_sd_fraction": args.prior_sd_fraction, "n_arms": env.n_arms,
+        "n_heldout": env.n_heldout, "threshold": float(env.threshold),
+        "deepalign": __version__,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from deepalign.alignment.preservation import (
     preservation_pool,
     preservation_suite,
 )
-from deepalign.data import Dataset, list_datasets, load_dataset
+from deepalign.data import Dataset, is_user_dataset, list_datasets, open_dataset
 from deepalign.errors import ConfigError
 from trainers.splits import AlignmentData, build_alignment_data
 
@@ -32,7 +32,8 @@ class TrainingSet:
     """A further human similarity set trained on beside ``data.dataset``.
 
     Args:
-        name: a bundled dataset with similarity judgments.
+        name: a bundled dataset with similarity judgments, or a dataset card (.yaml/.toml)
+            naming your own files.
         weight: multiplier of its loss terms (the primary set has weight 1).
         options: keyword options of its loader (e.g. ``{"measure": "rel"}``).
     """
@@ -44,16 +45,21 @@ class TrainingSet:
 
 def _check_name(option: str, name: str) -> None:
     known = list_datasets()
-    if name not in known:
-        raise ConfigError(f"{option}: expected one of {', '.join(known)}, got {name!r}. Fix: "
-                          "pick a name that `python -m deepalign.data list` shows.")
+    if not is_user_dataset(name) and name not in known:
+        raise ConfigError(f"{option}: expected one of {', '.join(known)}, or your items CSV "
+                          f"(.csv) or dataset card (.yaml/.toml), got {name!r}. Fix: pick a "
+                          "name that `python -m deepalign.data list` shows, or give a path.")
 
 
 class AlignmentDataModule(LightningDataModule):
     """Items and human similarity judgments, split for alignment training.
 
     Args:
-        dataset: a bundled dataset with similarity judgments (`deepalign.data.list_datasets`).
+        dataset: a bundled dataset with similarity judgments (`deepalign.data.list_datasets`),
+            your items CSV (with ``similarity``) or a dataset card (.yaml/.toml,
+            `deepalign.data.cards`); the run directory is named after the file's stem.
+        similarity: with an items CSV, its similarity file (``.npy``/``.csv`` matrix or
+            pairs CSV); a card names its own.
         dataset_options: keyword options of its loader (e.g. ``{"measure": "rel"}`` for
             ``activity-pairs``); None = the loader's defaults.
         split_seed: seed of the held-out item split (`deepalign.data.split_items`); None =
@@ -83,6 +89,7 @@ class AlignmentDataModule(LightningDataModule):
         self,
         dataset: str = "spa-verb",
         dataset_options: dict[str, Any] | None = None,
+        similarity: str | None = None,
         split_seed: int | None = None,
         heldout_fraction: float = 0.3,
         val_fraction: float = 0.2,
@@ -118,6 +125,15 @@ class AlignmentDataModule(LightningDataModule):
         self.save_hyperparameters(logger=False)
         self.dataset = dataset
         self.dataset_options = dict(dataset_options or {})
+        self.similarity = similarity
+        # your own files are read and checked now, before the trainer writes anything
+        self._user_data: Dataset | None = (
+            open_dataset(dataset, similarity, **self.dataset_options)
+            if is_user_dataset(dataset) else None)
+        if similarity is not None and self._user_data is None:
+            raise ConfigError(f"data.similarity: only an items CSV takes a similarity file, "
+                              f"got data.dataset {dataset!r} (bundled). Fix: drop "
+                              "--data.similarity, or pass your items CSV as --data.dataset.")
         self.split_seed = 0 if split_seed is None else int(split_seed)
         self.heldout_fraction = float(heldout_fraction)
         self.val_fraction = float(val_fraction)
@@ -154,7 +170,8 @@ class AlignmentDataModule(LightningDataModule):
         if self.alignment_data is not None:
             return
         started = time.perf_counter()
-        loaded = [self._load(self.dataset, self.dataset_options)]
+        loaded = [self._load(self.dataset, self.dataset_options, self.similarity,
+                             self._user_data)]
         loaded += [self._load(extra.name, extra.options) for extra in self.datasets]
         built = [build_alignment_data(d, self.split_seed, self.heldout_fraction,
                                       self.val_fraction) for d in loaded]
@@ -167,8 +184,9 @@ class AlignmentDataModule(LightningDataModule):
         self.alignment_data = built[0]
         self.setup_seconds = time.perf_counter() - started
 
-    def _load(self, name: str, options: dict[str, Any]) -> Dataset:
-        dataset = load_dataset(name, **options)
+    def _load(self, name: str, options: dict[str, Any], similarity: str | None = None,
+              loaded: Dataset | None = None) -> Dataset:
+        dataset = open_dataset(name, similarity, **options) if loaded is None else loaded
         if self.max_items is not None and self.max_items < len(dataset):
             dataset = dataset.subset(list(range(self.max_items)))
         return dataset

@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
+from deepalign.data import dataset_label  # noqa: E402
 from deepalign.errors import ConfigError  # noqa: E402
 from trainers.callbacks import AlignmentTensorBoard  # noqa: E402
 from trainers.checkpoints import (  # noqa: E402
@@ -93,7 +94,7 @@ class AlignmentCLI(LightningCLI):
         if trainer_config.get("logger") in (None, True) and "logger" not in kwargs:
             kwargs["logger"] = TensorBoardLogger(
                 save_dir=trainer_config.get("default_root_dir") or "runs",
-                name=self.config.get("data.dataset", "alignment"),
+                name=dataset_label(self.config.get("data.dataset") or "alignment"),
                 default_hp_metric=False,
             )
         return super().instantiate_trainer(**kwargs)
@@ -139,9 +140,10 @@ def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
         return None
     if ckpt_path == "last":
         root = cli.trainer.default_root_dir
-        found = find_last_checkpoint(root, str(cli.config.get("data.dataset")))
+        found = find_last_checkpoint(root, dataset_label(str(cli.config.get("data.dataset"))))
         if found is None:
-            print(f"--ckpt_path last: no last.ckpt under {root}/{cli.config.get('data.dataset')}"
+            print(f"--ckpt_path last: no last.ckpt under "
+                  f"{root}/{dataset_label(str(cli.config.get('data.dataset')))}"
                   "/version_*/checkpoints yet; training from scratch.", file=sys.stderr)
             return None
         ckpt_path = str(found)

@@ -97,8 +97,9 @@ def build_alignment_data(
     if dataset.similarity is None:
         raise ConfigError(
             f"data.dataset: expected a dataset with human similarity judgments, got "
-            f"{dataset.name!r} (values only). Fix: pick one listed by `python -m "
-            f"deepalign.data list` with observed pairs, e.g. 'spa-verb'."
+            f"{dataset.name!r} (values only). Fix: give your items' similarity file "
+            f"(--data.similarity FILE, or 'similarity:' in a dataset card), or pick a dataset "
+            f"listed by `python -m deepalign.data list` with observed pairs, e.g. 'spa-verb'."
         )
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(

@@ -85,7 +85,9 @@ class CsvTable:
         if name not in self.header:
             fix = f"add a column {name!r}"
             if option:
-                fix += f", or name the column to use with {option}="
+                flag = "--" + option.replace("_", "-")
+                fix += (f", or name the column to use ({flag} NAME on the command line, "
+                        f"{option}= in Python, {option}: in a dataset card)")
             raise data_error(self.source, "header (line 1)",
                              f"a column {name!r}{' ' + purpose if purpose else ''}",
                              f"columns {list(self.header)}", fix)

@@ -12,8 +12,9 @@ Files:
   ``n_raters``. Pairs not listed are unobserved.
 
 The paper's release (``justice_50_actions_with_values.csv`` + a 50 x 50
-``survey_similarity.npy``) loads as ``load_user_dataset(csv, npy, text_column="action")``
-(or with no option when its text column is ``text``/``action``).
+``survey_similarity.npy``) loads as ``load_user_dataset(csv, npy)``: its text column is
+``action`` and its ratings lie in 0-100, so every value gets the paper's scale 0-100 and
+threshold 50 (noted in the dataset's notes).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from deepalign.data.validation import check_in_scale, check_scale, data_error, d
 from deepalign.data.values import ValueRatings
 from deepalign.errors import ConfigError
 
-__all__ = ["TEXT_COLUMNS", "load_user_dataset"]
+__all__ = ["PAPER_SCALE", "TEXT_COLUMNS", "load_user_dataset"]
 
 TEXT_COLUMNS = ("text", "action", "description", "item", "sentence", "scenario", "behavior",
                 "behaviour", "phrase")
@@ -69,7 +70,9 @@ def load_user_dataset(
         value_columns: value columns to read; None = every column except id, text and spread
             columns; ``()`` = none.
         scales: the declared ``(lo, hi)`` of every value, or a mapping value -> scale. A value
-            without a declared scale gets its observed (min, max), with a warning.
+            without a declared scale gets 0-100 when the file has the paper's layout (text
+            column ``action``, every rating within 0-100; a note says so), else its observed
+            (min, max), with a warning.
         kind: ``"similarity"`` (higher = more alike) or ``"distance"``; declared, never guessed.
         similarity_scale: ``(lo, hi)`` of the similarity scores; None = ``(0, 1)`` for
             similarities inside [0, 1], else their (min, max); ``(0, max)`` for distances.
@@ -122,7 +125,13 @@ def _items(
     if text_column is None:
         found = [c for c in TEXT_COLUMNS if table.has(c)]
         if not found:
-            table.index("text", "holding each item's text", option="text_column")
+            raise data_error(
+                table.source, "header (line 1)",
+                "a column holding each item's text, named one of "
+                + ", ".join(repr(c) for c in TEXT_COLUMNS),
+                f"columns {list(table.header)}",
+                "rename that column, or name it with --text-column NAME (text_column= in "
+                "Python, text_column: in a dataset card)")
         text_column = found[0]
     texts = table.column(text_column, "holding each item's text", option="text_column")
     if id_column is None and table.has("id"):
@@ -177,17 +186,20 @@ def _values(
         table.index(column, "of value ratings", option="value_columns")
     ratings = np.stack([table.floats(c, what="rating") for c in names], axis=1)
     declared = _per_value(scales, names, "scales")
+    paper = _paper_layout(used, ratings)
     value_scales = []
     for k, column in enumerate(names):
-        if declared.get(column) is None:
+        if declared.get(column) is None and paper:
+            value_scales.append(PAPER_SCALE)
+        elif declared.get(column) is None:
             lo, hi = float(ratings[:, k].min()), float(ratings[:, k].max())
             if not hi > lo:
                 raise data_error(table.source, f"column {column!r}", "ratings spanning a "
                                  "range", f"every rating equal to {hi:g}",
                                  f"declare the scale: scales={{{column!r}: (lo, hi)}}")
             message = (f"{table.source}: scale of value {column!r} not declared; using the "
-                       f"observed range ({lo:g}, {hi:g}), threshold = its midpoint. Pass "
-                       "scales= to declare it")
+                       f"observed range ({lo:g}, {hi:g}), so the bad-action threshold is its "
+                       f"midpoint {(lo + hi) / 2:g}. {_DECLARE}")
             warnings.warn(message, UserWarning, stacklevel=3)
             notes.append(message)
             value_scales.append((lo, hi))
@@ -196,6 +208,13 @@ def _values(
             check_in_scale(ratings[:, k], scale, table.source,
                            lambda r, c=column: table.where(r, c), "rating")
             value_scales.append(scale)
+    papered = [c for c in names if declared.get(c) is None] if paper else []
+    if papered:
+        lo, hi = PAPER_SCALE
+        notes.append(f"{table.source}: scale of {_listed(papered)} not declared; the file has "
+                     f"the paper's layout (text column 'action', ratings within {lo:g}-{hi:g}), "
+                     f"so the scale is {lo:g}-{hi:g} and the bad-action threshold its midpoint, "
+                     f"as in Wynn et al. (2024). {_DECLARE}")
     threshold_map = _per_value(thresholds, names, "thresholds")
     value_thresholds = np.array([
         (lo + hi) / 2 if threshold_map.get(c) is None else float(threshold_map[c])
@@ -215,6 +234,24 @@ def _values(
                                      f"{spread[bad[0], k]:g}", "correct the spread")
     return ValueRatings(items=items, names=names, ratings=ratings, scales=tuple(value_scales),
                         thresholds=value_thresholds, spread=spread)
+
+
+#: The value scale of the paper's release (Wynn et al. 2024): 0-100, threshold 50.
+PAPER_SCALE = (0.0, 100.0)
+_DECLARE = ("Declare the scale: --scale LO,HI on the command line, scales= in Python, or "
+            "values: {NAME: {scale: [LO, HI]}} in a dataset card")
+
+
+def _listed(columns: list[str]) -> str:
+    return (f"value {columns[0]!r}" if len(columns) == 1
+            else "values " + ", ".join(repr(c) for c in columns))
+
+
+def _paper_layout(used: set[str], ratings: np.ndarray) -> bool:
+    """The paper's release layout: the items' text in a column 'action' and every rating
+    within `PAPER_SCALE`."""
+    lo, hi = PAPER_SCALE
+    return "action" in used and bool(np.all((ratings >= lo) & (ratings <= hi)))
 
 
 def _per_value(option: object, names: tuple[str, ...], label: str) -> dict:

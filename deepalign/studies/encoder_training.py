@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepalign.data import dataset_label
 from deepalign.errors import CheckpointError, ConfigError, DeepAlignError
 from deepalign.studies.config import StudyConfig, seed_list
 from deepalign.studies.encoders import EncoderRun, dose_checkpoints
@@ -131,7 +132,7 @@ def _run(config: StudyConfig, out: Path, train_dataset: str, seed: int, cached: 
          log: Callable[[str], None], directory: Path | None = None) -> EncoderRun:
     if cached is not None:
         return EncoderRun.read(cached, train_dataset, seed)
-    directory = directory or out / "encoders" / train_dataset / f"seed{seed}"
+    directory = directory or out / "encoders" / dataset_label(train_dataset) / f"seed{seed}"
     try:
         run = EncoderRun.read(directory, train_dataset, seed)
         log(f"encoder {directory.relative_to(out)}: already trained, reusing {directory}")

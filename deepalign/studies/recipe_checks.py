@@ -24,8 +24,10 @@ __all__ = ["validate_study_config"]
 
 
 def validate_study_config(config: StudyConfig) -> None:
-    """Check ranges and names (datasets against `deepalign.data.list_datasets()`)."""
-    from deepalign.data import list_datasets
+    """Check ranges and names (datasets against `deepalign.data.list_datasets()`; a user
+    dataset, an items CSV or a dataset card, is loaded here and its values checked, so a
+    broken file fails before anything is written)."""
+    from deepalign.data import is_user_dataset, list_datasets
 
     src = config.source
     known_datasets = set(list_datasets())
@@ -38,11 +40,16 @@ def validate_study_config(config: StudyConfig) -> None:
                     f"{name!r}; expected one of {sorted(allowed)}."
                 )
 
-    def check_dataset(key: str, name: str) -> None:
+    def check_dataset(key: str, name: str, values: tuple[str, ...] | None = None,
+                      values_key: str = "") -> None:
+        if is_user_dataset(name):
+            _check_user_dataset(src, key, name, values, values_key)
+            return
         if name not in known_datasets:
             raise ConfigError(
                 f"{src}: key '{key}' names unknown dataset {name!r}; expected one of "
-                f"{sorted(known_datasets)} (see `python -m deepalign.data list`)."
+                f"{sorted(known_datasets)} (see `python -m deepalign.data list`), or the path "
+                "of an items CSV or dataset card (.csv/.yaml/.toml)."
             )
 
     def check_seeds(key: str, seeds: int | tuple[int, ...] | None) -> None:
@@ -79,7 +86,7 @@ def validate_study_config(config: StudyConfig) -> None:
             f"{src}: no study section; add at least one of 'synthetic', 'real', 'trained'."
         )
     if (s := config.synthetic) is not None:
-        check_dataset("synthetic.dataset", s.dataset)
+        check_dataset("synthetic.dataset", s.dataset, s.values, "synthetic.values")
         check_names("synthetic.agents", s.agents, AGENTS)
         for key, names, allowed in (
             ("synthetic.environment", s.environments(), SYNTHETIC_ENVIRONMENTS),
@@ -100,7 +107,7 @@ def validate_study_config(config: StudyConfig) -> None:
                 f"in [0, 1] but got {s.levels}."
             )
     if (r := config.real) is not None:
-        check_dataset("real.dataset", r.dataset)
+        check_dataset("real.dataset", r.dataset, r.values, "real.values")
         check_names("real.kernels", r.kernels, REAL_KERNELS + zoo_kernels())
         check_dataset("real.train_dataset", r.train_dataset)
         for name in r.aligned_runs:
@@ -125,7 +132,7 @@ def validate_study_config(config: StudyConfig) -> None:
     if (b := config.benchmark) is not None:
         _check_benchmark(config, b)
     if (t := config.trained) is not None:
-        check_dataset("trained.dataset", t.dataset)
+        check_dataset("trained.dataset", t.dataset, t.values, "trained.values")
         check_dataset("trained.train_dataset", t.train_dataset)
         check_names("trained.agents", t.agents, AGENTS)
         check_seeds("trained.encoder_seeds", t.encoder_seeds)
@@ -157,6 +164,32 @@ def validate_study_config(config: StudyConfig) -> None:
                         f"{src}: key 'trained.transfer.runs.{name}' is not one of "
                         f"'trained.transfer.train_datasets' {list(x.train_datasets)}."
                     )
+
+
+def _check_user_dataset(src: str, key: str, spec: str, values: tuple[str, ...] | None,
+                        values_key: str) -> None:
+    """Load a user dataset named by a recipe (errors name the recipe and key) and check
+    that it has the recipe's `values`."""
+    import warnings
+
+    from deepalign.data import open_dataset
+    from deepalign.errors import DeepAlignError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # its notes are in the dataset
+            dataset = open_dataset(spec)
+    except DeepAlignError as error:
+        raise ConfigError(f"{src}: key '{key}': {' '.join(str(error).split())}") from error
+    if values is None:
+        return
+    names = () if dataset.values is None else dataset.values.names
+    for i, value in enumerate(values):
+        if value not in names:
+            raise ConfigError(
+                f"{src}: key '{values_key}[{i}]' names value {value!r}, which {spec} does not "
+                f"have; its values are {list(names) or 'none'}. Fix: list values of the "
+                "dataset (the default names spa-verb-act's).")
 
 
 def _check_benchmark(config: StudyConfig, section: BenchmarkConfig) -> None:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from deepalign.agents import ValueBandit
-from deepalign.data import Dataset, load_dataset, split_items
+from deepalign.data import Dataset, open_dataset, split_items
 from deepalign.kernels import DeepKernel, MatrixKernel
 from deepalign.studies.measure import unit_diagonal
 
@@ -55,7 +55,7 @@ class StudySources:
             options = {"values": (value,)} if name in _VALUE_OPTION and value else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                return load_dataset(name, **options)
+                return open_dataset(name, **options)
 
         return self.cached(("dataset", name, value if name in _VALUE_OPTION else None), build)
 

@@ -36,7 +36,11 @@ def test_json_summary_of_a_small_run(tmp_path, capsys):
     argv = ["--kernel", "human", "--agent", "kernel-regression", "--seeds", "3",
             "--horizon", "8", "--json", str(out)]
     assert main(argv) == 0
-    summary = json.loads(out.read_text())
+    payload = json.loads(out.read_text())
+    settings, summary = payload["settings"], payload["metrics"]
+    assert settings["agent"] == "kernel-regression" and settings["kernels"] == ["human"]
+    assert settings["seeds"] == 3 and settings["horizon"] == 8
+    assert settings["dataset"] == "spa-verb-act" and settings["n_arms"] == 127
     assert set(summary) == METRICS
     for stats in summary.values():
         assert set(stats) == {"mean", "sem"} and stats["sem"] >= 0
@@ -48,14 +52,15 @@ def test_json_summary_of_a_small_run(tmp_path, capsys):
     # same arguments, same numbers (seeded)
     again = tmp_path / "again.json"
     assert main(argv[:-1] + [str(again)]) == 0
-    assert json.loads(again.read_text()) == summary
+    assert json.loads(again.read_text()) == payload
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.json", "out.json"]  # no temp
 
 
 def test_single_seed_has_no_sem(tmp_path):
     out = tmp_path / "one.json"
     assert main(["--agent", "random", "--seeds", "1", "--horizon", "3", "--json", str(out)]) == 0
-    assert all(stats["sem"] is None for stats in json.loads(out.read_text()).values())
+    metrics = json.loads(out.read_text())["metrics"]
+    assert all(stats["sem"] is None for stats in metrics.values())
 
 
 @pytest.mark.parametrize(
@@ -122,7 +127,8 @@ def test_kernel_from_an_exported_encoder_directory(tmp_path):
     assert main([*common, "--kernel", str(directory), "--json", str(by_path)]) == 0
     assert main([*common, "--kernel", "length", "--json", str(by_name)]) == 0
     # the exported length encoder and the built-in length control are the same kernel
-    assert json.loads(by_path.read_text()) == json.loads(by_name.read_text())
+    by_path, by_name = (json.loads(p.read_text()) for p in (by_path, by_name))
+    assert by_path["metrics"] == by_name["metrics"]
 
 
 def test_several_kernels_print_one_row_each_with_the_primary_score(tmp_path, capsys):
@@ -130,7 +136,7 @@ def test_several_kernels_print_one_row_each_with_the_primary_score(tmp_path, cap
     argv = ["--kernel", "human", "constant", "identity", "--seeds", "3", "--horizon", "10",
             "--json", str(out)]
     assert main(argv) == 0
-    summary = json.loads(out.read_text())
+    summary = json.loads(out.read_text())["kernels"]
     assert list(summary) == ["human", "constant", "identity"]
     assert all(set(s) == METRICS for s in summary.values())
     printed = capsys.readouterr().out.splitlines()

@@ -96,8 +96,10 @@ def test_paper_layout_loads_with_at_most_a_column_name(tmp_path):
                             header=("action",), value_names=("value",), transform=to_100)
     npy_path = tmp_path / "survey_similarity.npy"
     np.save(npy_path, source.similarity.matrix.numpy())
-    with pytest.warns(UserWarning, match="not declared"):
-        plain = load_user_dataset(csv_path, npy_path)
+    plain = load_user_dataset(csv_path, npy_path)
+    # the paper's layout (an 'action' column, ratings within 0-100): its scale, with a note
+    assert plain.values.scales == ((0.0, 100.0),) and plain.values.thresholds.tolist() == [50.0]
+    assert any("paper's layout" in note for note in plain.info["notes"])
     assert len(plain.items) == 50 and plain.similarity.matrix.shape == (50, 50)
     assert plain.items.texts == source.items.texts
     assert torch.equal(plain.similarity.matrix, source.similarity.matrix)
