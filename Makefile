@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup train test lint clean
+.PHONY: setup train test lint clean tensorboard report
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(PY) -m deepalign.train
 	$(PY) -m deepalign.study configs/study/quick.yaml --out runs/study/quick
+	$(PY) -m deepalign.report runs/study/quick
+
+# after `make train`: watch the runs (http://localhost:6006), rebuild the quick study's report
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir runs
+
+report: $(STAMP)
 	$(PY) -m deepalign.report runs/study/quick
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@
     python -m deepalign.data validate ITEMS.csv [--similarity FILE] [--id-column C]
         [--text-column C] [--value-columns A,B] [--kind similarity|distance]
         [--scale LO,HI] [--similarity-scale LO,HI] [--ignore-diagonal]
+    python -m deepalign.data validate CARD.yaml     (a dataset card: deepalign.data.cards)
 
 On bad input ``validate`` (and ``show``) print a one-line ``error: ...`` on stderr and exit 2.
 """
@@ -16,10 +17,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from deepalign.data.cards import CARD_SUFFIXES, open_dataset
 from deepalign.data.dataset import Dataset
 from deepalign.data.registry import list_datasets, load_dataset
 from deepalign.data.user import load_user_dataset
-from deepalign.errors import DeepAlignError
+from deepalign.errors import ConfigError, DeepAlignError
 
 __all__ = ["main"]
 
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="a summary and five example items")
     show.add_argument("name", help="a bundled dataset name (see `list`)")
     check = commands.add_parser("validate", help="validate your own files")
-    check.add_argument("items_csv")
+    check.add_argument("items_csv", help="your items CSV, or a dataset card (.yaml/.toml) "
+                       "that names the files and settings (then give no other option)")
     check.add_argument("--similarity", help="square .npy/.csv matrix or pairs CSV")
     check.add_argument("--id-column")
     check.add_argument("--text-column")
@@ -115,9 +118,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             value_columns = None if args.value_columns is None else [
                 c.strip() for c in args.value_columns.split(",") if c.strip()]
+            card = args.items_csv.lower().endswith(CARD_SUFFIXES)
+            given = [flag for flag, value in (
+                ("--similarity", args.similarity), ("--id-column", args.id_column),
+                ("--text-column", args.text_column), ("--value-columns", args.value_columns),
+                ("--scale", args.scale), ("--similarity-scale", args.similarity_scale),
+                ("--ignore-diagonal", args.ignore_diagonal or None),
+                ("--kind", None if args.kind == "similarity" else args.kind))
+                if value is not None]
+            if card and given:
+                raise ConfigError(f"{args.items_csv}: a dataset card holds its own settings, "
+                                  f"got {', '.join(given)} beside it. Fix: put them in the "
+                                  "card, or validate the CSV with the options.")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                dataset = load_user_dataset(
+                dataset = open_dataset(args.items_csv) if card else load_user_dataset(
                     args.items_csv, args.similarity, id_column=args.id_column,
                     text_column=args.text_column, value_columns=value_columns,
                     scales=args.scale, kind=args.kind, similarity_scale=args.similarity_scale,

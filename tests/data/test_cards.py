@@ -214,3 +214,22 @@ def test_a_recipe_value_the_card_lacks(tmp_path, capsys):
                        str(out)]) == 2
     assert "real.values[1]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_validate_takes_a_card_and_refuses_options_beside_it(capsys):
+    from deepalign.data.__main__ import main as data_main
+
+    assert data_main(["validate", str(CARD)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: synthetic-actions: 50 items")
+    assert "value justice: scale [0, 100], threshold 50" in out
+    assert data_main(["validate", str(CARD), "--scale", "0,10"]) == 2
+    assert "got --scale beside it" in capsys.readouterr().err
+
+
+def test_the_shipped_own_data_recipe_is_valid(monkeypatch):
+    from deepalign.studies.config import load_study_config
+
+    monkeypatch.chdir(EXAMPLE.parents[1])  # its paths are relative to the repository root
+    config = load_study_config("configs/study/own_data.yaml")
+    assert config.real.dataset == "examples/synthetic_actions/card.yaml"
