@@ -28,6 +28,8 @@ from deepalign.reports.text import (
     ALPHA,
     METRIC_WORDS,
     format_p,
+    paired_direction,
+    paired_numbers,
     trained_text,
 )
 from deepalign.studies.analysis import (
@@ -176,18 +178,17 @@ def real_primary(analysis: RealAnalysis, condition: str, settings: RecipeSetting
 
 
 def _paired_words(metric: str, result: PairedResult, versus: str) -> str:
-    """'after minus {versus} Δ = ... (a → b), CI, Wilcoxon p, n: verdict'."""
-    difference = result.mean_difference
-    clear = (result.ci_low > 0 or result.ci_high < 0) and result.p_value < ALPHA
-    noun, up, down = METRIC_WORDS.get(metric, (_noun(metric), "higher", "lower"))
-    better = (difference > 0) == (metric in HIGHER_IS_BETTER)
+    """'after minus {versus} Δ = ... (a → b), CI, Wilcoxon p, n: verdict'; a change that is
+    not clear (CI excluding 0 and Wilcoxon p < ALPHA) is "no clear change", never a
+    direction."""
     where = "after training" if versus == "before" else f"than with the {versus}"
-    verdict = (f"{up if difference > 0 else down} {noun} {where} "
-               f"({'better' if better else 'worse'})" if clear else "no clear change")
-    return (f"after minus {versus} \u0394 = {difference:+.3g} ({result.mean_before:.3g} "
-            f"\u2192 {result.mean_after:.3g}), {round(100 * result.confidence)}% CI "
-            f"[{result.ci_low:+.3g}, {result.ci_high:+.3g}], Wilcoxon "
-            f"{format_p(result.p_value)}, n = {result.n} paired units: {verdict}")
+    direction = paired_direction(metric, result)
+    if direction.startswith("no clear change"):
+        verdict = direction
+    else:
+        better = (result.mean_difference > 0) == (metric in HIGHER_IS_BETTER)
+        verdict = f"{direction} {where} ({'better' if better else 'worse'})"
+    return f"after minus {versus}: {paired_numbers(result)}: {verdict}"
 
 
 def trained_primary(analysis: TrainedAnalysis, settings: RecipeSettings) -> str:

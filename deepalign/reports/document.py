@@ -1,8 +1,10 @@
 """A report document: blocks (headings, paragraphs, tables, figures) rendered to both
-Markdown and HTML, and the atomic file write the report uses."""
+Markdown (figures linked relative to the report) and a self-contained HTML file (figures
+embedded as base64 PNG), and the atomic file write the report uses."""
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 from pathlib import Path
@@ -59,7 +61,9 @@ class Document:
                 body.append(content.html())  # type: ignore[union-attr]
             else:
                 path, caption = content  # type: ignore[misc]
-                source = html.escape(path.relative_to(self.root).as_posix())
+                # embedded, so report.html alone carries its figures
+                source = "data:image/png;base64," + base64.b64encode(
+                    Path(path).read_bytes()).decode("ascii")
                 body.append(f"<figure><img src=\"{source}\" alt=\"{html.escape(caption)}\">"
                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"

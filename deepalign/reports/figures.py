@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,8 +27,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepalign.reports.text import METRIC_WORDS, format_p  # noqa: E402
-from deepalign.studies.analysis import Curve, RealAnalysis, SyntheticAnalysis  # noqa: E402
+from deepalign.reports.text import METRIC_WORDS, MIN_WILCOXON_N, format_p  # noqa: E402
+from deepalign.studies.analysis import (  # noqa: E402
+    HIGHER_IS_BETTER,
+    Curve,
+    RealAnalysis,
+    SyntheticAnalysis,
+)
 from deepalign.studies.kernel_checks import PLANE_X, PLANE_Y, PlanePoint  # noqa: E402
 from deepalign.studies.stats import PairedResult  # noqa: E402
 
@@ -38,6 +44,27 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 def _title(metric: str) -> str:
     return METRIC_WORDS.get(metric, (metric.replace("_", " "),))[0].capitalize()
+
+
+def _ylabel(metric: str) -> str:
+    """The metric's name with its better direction: 'Bad actions (lower is better \u2193)'."""
+    words = _title(metric)
+    if len(words) > 28:
+        words = textwrap.fill(words, 28)
+    return (f"{words}\n(higher is better \u2191)" if metric in HIGHER_IS_BETTER
+            else f"{words}\n(lower is better \u2193)")
+
+
+def _legend_below(figure, axis, handles=None, columns: int = 4) -> None:
+    """One legend for the figure, below the panels (never over the data); `_save` keeps it
+    inside the image."""
+    if handles is None:
+        handles, labels = axis.get_legend_handles_labels()
+    else:
+        labels = [h.get_label() for h in handles]
+    if handles:
+        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                      ncol=min(columns, len(handles)), fontsize=7, frameon=False)
 
 
 def _grid(n_panels: int, width: float = 3.4, height: float = 2.8):
@@ -54,7 +81,8 @@ def _grid(n_panels: int, width: float = 3.4, height: float = 2.8):
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    # the bounding box grows to hold legends and titles outside the axes: nothing clipped
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path
 
@@ -88,7 +116,8 @@ def synthetic_figure(analysis: SyntheticAnalysis, metrics: Sequence[str], path: 
                              label=f"{agent}, {kernel} kernel")
         axis.set_title(_title(metric), fontsize=10)
         axis.set_xlabel(f"measured alignment ({analysis.alignment_column})", fontsize=8)
-    axes[0].legend(fontsize=7)
+        axis.set_ylabel(_ylabel(metric), fontsize=7)
+    _legend_below(figure, axes[0])
     return _save(figure, path)
 
 
@@ -113,6 +142,7 @@ def real_figure(
         axis.set_title(_title(metric), fontsize=10)
         axis.set_xlabel("kernel alignment" + (" with length" if condition != "human" else ""),
                         fontsize=8)
+        axis.set_ylabel(_ylabel(metric) + "\n(value-centred)", fontsize=7)
     handles = [
         plt.Line2D([], [], marker=_MARKERS[i % len(_MARKERS)], linestyle="none", color="grey",
                    label=k) for i, k in enumerate(kernels)
@@ -120,14 +150,14 @@ def real_figure(
         plt.Line2D([], [], marker="o", linestyle="none", color=colours[i % len(colours)],
                    label=v) for i, v in enumerate(values)
     ]
-    axes[0].legend(handles=handles, fontsize=6)
+    _legend_below(figure, axes[0], handles, columns=6)
     return _save(figure, path)
 
 
 def paired_bars(results: dict[str, PairedResult], path: Path, title: str = "") -> Path:
     """Before / after bars for each entry of `results` (name -> PairedResult)."""
     names = [n for n, r in results.items() if r.n > 0]
-    figure, axes = _grid(max(1, len(names)), width=2.6, height=2.6)
+    figure, axes = _grid(max(1, len(names)), width=3.0, height=2.8)
     for axis, name in zip(axes, names):
         result = results[name]
         axis.bar([0, 1], [result.mean_before, result.mean_after],
@@ -140,8 +170,11 @@ def paired_bars(results: dict[str, PairedResult], path: Path, title: str = "") -
                           color="black", capsize=3)
         axis.set_xticks([0, 1], ["before", "after"])
         label = _title(name) if name in METRIC_WORDS else name.replace("_", " ")
-        axis.set_title(f"{label}\n\u0394 {result.mean_difference:+.3g}, "
-                       f"{format_p(result.p_value)}", fontsize=8)
+        test = (format_p(result.p_value) if result.n >= MIN_WILCOXON_N
+                else f"not tested (n = {result.n})")
+        axis.set_title(textwrap.fill(label, 30) + f"\n\u0394 {result.mean_difference:+.3g}, "
+                       f"{test}", fontsize=8)
+        axis.set_ylabel(_ylabel(name) if name in METRIC_WORDS else name, fontsize=7)
     if title:
         figure.suptitle(title, fontsize=10)
     return _save(figure, path)
@@ -156,10 +189,13 @@ def dose_figure(curves: dict[str, Curve], path: Path) -> Path:
         axis.plot(curve.x, curve.y, marker="o", markersize=3)
         sem = np.nan_to_num(curve.y_sem)
         axis.fill_between(curve.x, curve.y - sem, curve.y + sem, alpha=0.2)
-        for x, y, label in zip(curve.x, curve.y, curve.labels):
-            axis.annotate(label.replace("epoch ", "e"), (x, y), fontsize=6)
+        for k, (x, y, label) in enumerate(zip(curve.x, curve.y, curve.labels)):
+            # staggered above and below the curve, so neighbouring labels do not overlap
+            axis.annotate(label.replace("epoch ", "e"), (x, y), fontsize=6,
+                          xytext=(2, 5 if k % 2 == 0 else -10), textcoords="offset points")
         axis.set_title(_title(name), fontsize=10)
         axis.set_xlabel("held-out alignment", fontsize=8)
+        axis.set_ylabel(_ylabel(name), fontsize=7)
     return _save(figure, path)
 
 
@@ -201,13 +237,14 @@ def plane_figure(panels: dict[str, tuple[PlanePoint, ...]], path: Path, title: s
         axis.axhline(0.0, linestyle=":", color="0.6", linewidth=1)
         axis.set_title(name, fontsize=10)
         axis.set_xlabel(f"mean {_title(PLANE_X).lower()} (fewer = safer)", fontsize=8)
-        axis.set_ylabel(f"mean {_title(PLANE_Y).lower()}", fontsize=8)
+        axis.set_ylabel(f"mean {_title(PLANE_Y).lower()}\n(higher = generalizes \u2191)",
+                        fontsize=8)
     handles = [plt.Line2D([], [], marker="o", linestyle="none", color=colour, label="kernel"),
                plt.Line2D([], [], marker="X", linestyle="none", color="0.35",
                           label="reference"),
                plt.Line2D([], [], marker="o", linestyle="none", color=colour,
                           markerfacecolor="white", label="near-constant (open)")]
-    axes[0].legend(handles=handles, fontsize=7)
+    _legend_below(figure, axes[0], handles)
     if title:
         figure.suptitle(title, fontsize=10)
     return _save(figure, path)

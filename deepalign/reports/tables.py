@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
-from deepalign.reports.text import AGENT_NAMES, KERNEL_NAMES, format_p, variant_words
+from deepalign.reports.text import (
+    AGENT_NAMES,
+    KERNEL_NAMES,
+    MIN_WILCOXON_N,
+    format_p,
+    variant_words,
+)
 from deepalign.studies.analysis import (
     PAPER_ALPHA,
     PAPER_COLUMNS,
@@ -180,10 +186,13 @@ def real_correlation_table(analysis: RealAnalysis, metrics: Sequence[str]) -> Ta
 def _paired_cells(result: PairedResult) -> tuple[str, ...]:
     if result.n == 0:
         return ("n/a",) * 5
+    interval = ("[n/a]" if not (math.isfinite(result.ci_low) and math.isfinite(result.ci_high))
+                else f"[{result.ci_low:+.3g}, {result.ci_high:+.3g}]")
+    test = (format_p(result.p_value) if result.n >= MIN_WILCOXON_N
+            else f"not tested (n < {MIN_WILCOXON_N})")
     return (
         _number(result.mean_before), _number(result.mean_after),
-        f"{result.mean_difference:+.3g} [{result.ci_low:+.3g}, {result.ci_high:+.3g}]",
-        format_p(result.p_value), str(result.n),
+        f"{result.mean_difference:+.3g} {interval}", test, str(result.n),
     )
 
 
@@ -218,7 +227,9 @@ def transfer_table(analysis: TrainedAnalysis, metrics: Sequence[str]) -> Table:
         for metric in metrics:
             r = results.get(metric)
             cells.append("n/a" if r is None or r.n == 0 else
-                         f"{r.mean_difference:+.3g} ({format_p(r.p_value)})")
+                         f"{r.mean_difference:+.3g} ({format_p(r.p_value)})"
+                         if r.n >= MIN_WILCOXON_N else
+                         f"{r.mean_difference:+.3g} (not tested, n = {r.n})")
         rows.append(tuple(cells))
     return Table("Transfer: change (after - before, Wilcoxon p over paired runs) of each metric "
                  "with the encoder aligned on the training set", ("aligned on", "tested on",

@@ -26,12 +26,16 @@ __all__ = [
     "ALPHA",
     "KERNEL_NAMES",
     "METRIC_WORDS",
+    "MIN_WILCOXON_N",
     "format_p",
+    "paired_direction",
+    "paired_numbers",
     "paper_text",
     "real_text",
     "synthetic_text",
     "trained_text",
     "variant_words",
+    "wilcoxon_words",
 ]
 
 #: Significance level of every "significant" in the generated text.
@@ -262,17 +266,50 @@ def real_text(analysis: RealAnalysis) -> list[str]:
     return paragraphs
 
 
+#: The fewest nonzero paired differences with which a two-sided exact Wilcoxon signed-rank
+#: test can reach p < ALPHA (its smallest p is 2 / 2^n); below it no test is reported.
+MIN_WILCOXON_N = next(n for n in range(1, 64) if 2.0 / 2**n < ALPHA)
+#: Fewer paired units than this and a verdict carries a caveat (a single seed or value can
+#: move it).
+FEW_UNITS = 10
+
+
+def wilcoxon_words(result: PairedResult) -> str:
+    """'Wilcoxon p = 0.012', or why no test is reported (n too small to reach ALPHA)."""
+    if result.n < MIN_WILCOXON_N:
+        return (f"no Wilcoxon test (n = {result.n} paired units cannot reach p < {ALPHA}; it "
+                f"needs at least {MIN_WILCOXON_N})")
+    return f"Wilcoxon {format_p(result.p_value)}"
+
+
+def _interval(result: PairedResult) -> str:
+    if not (math.isfinite(result.ci_low) and math.isfinite(result.ci_high)):
+        return f"{round(100 * result.confidence)}% CI n/a"
+    return (f"{round(100 * result.confidence)}% CI [{result.ci_low:+.3g}, "
+            f"{result.ci_high:+.3g}]")
+
+
+def paired_numbers(result: PairedResult) -> str:
+    """'a → b, Δ = d, 95% CI [l, h], Wilcoxon p = .., n = k'."""
+    return (f"{result.mean_before:.3g} \u2192 {result.mean_after:.3g}, "
+            f"\u0394 = {result.mean_difference:+.3g}, {_interval(result)}, "
+            f"{wilcoxon_words(result)}, n = {result.n} paired units")
+
+
+def paired_direction(metric: str, result: PairedResult) -> str:
+    """'fewer bad actions' when the change is clear (`_clear`), else 'no clear change in
+    bad actions': a null result never gets a direction."""
+    noun = METRIC_WORDS.get(metric, (metric,))[0]
+    if not _clear(result):
+        return f"no clear change in {noun}"
+    return _moved(metric, result.mean_difference)
+
+
 def _change(metric: str, result: PairedResult) -> str:
-    noun, up, down = METRIC_WORDS.get(metric, (metric, "higher", "lower"))
+    noun = METRIC_WORDS.get(metric, (metric,))[0]
     if not math.isfinite(result.mean_difference):
         return f"{noun}: no pairs"
-    word = up if result.mean_difference > 0 else down
-    return (
-        f"{word} {noun} ({result.mean_before:.3g} \u2192 {result.mean_after:.3g}, "
-        f"\u0394 = {result.mean_difference:+.3g}, {round(100 * result.confidence)}% CI "
-        f"[{result.ci_low:+.3g}, {result.ci_high:+.3g}], Wilcoxon {format_p(result.p_value)}, "
-        f"n = {result.n})"
-    )
+    return f"{paired_direction(metric, result)} ({paired_numbers(result)})"
 
 
 def _moved(metric: str, change: float) -> str:
@@ -282,9 +319,11 @@ def _moved(metric: str, change: float) -> str:
 
 
 def _clear(result: PairedResult) -> bool:
-    """A change counts when its CI excludes 0 and the Wilcoxon test gives p < ALPHA."""
+    """A change counts when its CI excludes 0 and the Wilcoxon test gives p < ALPHA (with
+    at least `MIN_WILCOXON_N` units, so the test could reach it)."""
     excludes = result.ci_low > 0 or result.ci_high < 0
-    return excludes and math.isfinite(result.p_value) and result.p_value < ALPHA
+    return (excludes and result.n >= MIN_WILCOXON_N and math.isfinite(result.p_value)
+            and result.p_value < ALPHA)
 
 
 def trained_text(analysis: TrainedAnalysis) -> list[str]:
@@ -320,7 +359,7 @@ def trained_text(analysis: TrainedAnalysis) -> list[str]:
                 f"{_join([_change(m, results[m]) for m in shown])}."
             )
             n_units = max((r.n for r in results.values()), default=0)
-            small = n_units < 6
+            small = n_units < MIN_WILCOXON_N
             names = _join([_moved(m, results[m].mean_difference) for m in improved])
             worse_names = _join([_moved(m, results[m].mean_difference) for m in worsened])
             if not gained:
@@ -337,6 +376,13 @@ def trained_text(analysis: TrainedAnalysis) -> list[str]:
                 if small:
                     verdict += (f" (only {n_units} paired units, too few for the Wilcoxon test "
                                 f"to reach p < {ALPHA})")
+            if small and (improved or worsened or not gained):
+                verdict += (f" (only {n_units} paired units: too few for a Wilcoxon test, "
+                            f"which needs at least {MIN_WILCOXON_N})")
+            elif (improved or worsened) and n_units < FEW_UNITS:
+                verdict += (f" (caveat: this rests on only {n_units} paired units from "
+                            f"{gain.n} encoder seeds; one seed or value can move it, so run "
+                            "more encoder seeds before relying on it)")
             verdicts.append(f"{AGENT_NAMES.get(agent, agent)}: {verdict} ({n_units} paired "
                             f"units, {gain.n} encoder seeds)")
     for source, result in analysis.transfer_alignment.items():

@@ -148,8 +148,12 @@ def test_study3_text_follows_the_paired_change(table_path):
                         lambda r: before[(r["encoder_seed"], r["value"], r["seed"])] + 1)
     fewer_text = " ".join(trained_text(analyse_trained(fewer)))
     more_text = " ".join(trained_text(analyse_trained(more)))
-    assert "fewer bad actions" in fewer_text and "\u0394 = -1" in fewer_text
-    assert "more bad actions" in more_text and "\u0394 = +1" in more_text
+    # 4 paired units: too few for the Wilcoxon test to reach p < 0.05, so the numbers are
+    # shown but no direction is claimed (direction with enough units: test_null_wording.py)
+    for text, delta in ((fewer_text, "-1"), (more_text, "+1")):
+        assert "no clear change in bad actions" in text and f"\u0394 = {delta}" in text
+        assert "no Wilcoxon test (n = 4 paired units cannot reach p < 0.05" in text
+        assert "fewer bad actions" not in text and "more bad actions" not in text
     gain = analyse_trained(table).alignment["heldout"]
     after = np.mean([r["alignment_heldout"] for r in table.where(
         study="trained", kernel="after").rows])

@@ -63,7 +63,7 @@ def test_controls_and_references_leave_the_paired_analysis_alone(table_factory, 
     assert plain.control == {}
     words = trained_primary(full, RecipeSettings(from_recipe=True, calibration="off"))
     assert words.startswith("Primary score (safe_general_score, fixed in the recipe")
-    assert "against the uniformity-matched control" in words and "\u0394 = +0.1 " in words
+    assert "against the uniformity-matched control" in words and "\u0394 = +0.1," in words
 
 
 def test_trained_plane_and_spectra_show_the_control_and_references(table_factory, row_factory):
