@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m deepalign.bandit",
         description="Run a value-learning bandit agent for N seeds and print its metrics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--dataset", default="spa-verb-act",
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--similarity", default=None,
         help="with an items CSV: its similarity file (.npy/.csv matrix or pairs CSV)")
     parser.add_argument(
-        "--value", default=None, help="value column (default: the dataset's first value)"
+        "--value", default=None, help="value column; none given: the dataset's first value"
     )
     parser.add_argument(
         "--kernel",
@@ -93,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help=f"one or more of {', '.join(KERNELS)}, or directories of exported encoders",
     )
-    parser.add_argument("--agent", default="gp-ts", choices=list(AGENTS))
+    parser.add_argument("--agent", default="gp-ts", choices=list(AGENTS),
+                        help="the bandit agent (deepalign.agents.registry)")
     parser.add_argument("--seeds", type=_positive_int, default=30, help="number of runs")
-    parser.add_argument("--first-seed", type=_nonnegative_int, default=0)
+    parser.add_argument("--first-seed", type=_nonnegative_int, default=0,
+                        help="seed of the first run; runs use first-seed .. first-seed+seeds-1")
     parser.add_argument("--horizon", type=_positive_int, default=100, help="pulls per run")
     parser.add_argument(
         "--split-seed", type=_nonnegative_int, default=0, help="seed of the held-out split"
@@ -118,13 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refit mean/outputscale/noise by BoTorch every k steps "
                              "(needs --calibration off)")
     parser.add_argument("--beta", type=float, default=DEFAULT_BETA, help="GP-UCB beta")
-    parser.add_argument("--beta-safe", type=float, default=DEFAULT_SAFE_BETA)
+    parser.add_argument("--beta-safe", type=float, default=DEFAULT_SAFE_BETA,
+                        help="safe-gp: confidence width of the safety bound")
     parser.add_argument(
         "--safe-fallback", default="probability", choices=list(SAFE_FALLBACKS),
         help="safe-gp's rule while no arm is safe",
     )
-    parser.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON)
-    parser.add_argument("--prior-sd-fraction", type=float, default=DEFAULT_PRIOR_SD_FRACTION)
+    parser.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
+                        help="epsilon-greedy regression agents: exploration rate")
+    parser.add_argument("--prior-sd-fraction", type=float, default=DEFAULT_PRIOR_SD_FRACTION,
+                        help="GP prior SD as a fraction of the value's scale range")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the settings and the summary here")
     parser.add_argument("--no-progress", action="store_true",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 __all__ = ["main"]
 
@@ -16,13 +17,22 @@ def main(argv: list[str] | None = None) -> int:
         description="Build the Markdown + HTML report of a study directory.",
     )
     parser.add_argument("directory", help="a directory written by python -m deepalign.study")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr")
     args = parser.parse_args(argv)
 
     from deepalign.errors import DeepAlignError
     from deepalign.reports import build_report
 
+    started = time.perf_counter()
+
+    def progress(stage: str) -> None:
+        if not args.quiet:
+            print(f"report [{time.perf_counter() - started:5.1f} s]: {stage}", file=sys.stderr,
+                  flush=True)
+
     try:
-        report = build_report(args.directory)
+        report = build_report(args.directory, progress=progress)
     except DeepAlignError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from trainers.run import (  # noqa: F401  (build_cli and the defaults are re-exp
     MONITOR,
     TRAINER_DEFAULTS,
     AlignmentCLI,
+    RunFinished,
     TrainingRun,
     build_cli,
     train_alignment,
@@ -94,6 +95,9 @@ def main(args: Sequence[str] | None = None) -> int:
     """Run the CLI; 0 on success, 2 on a configuration or data error (message on stderr)."""
     try:
         run = train_alignment(args)
+    except RunFinished as finished:
+        print(str(finished))
+        return 0
     except DeepAlignError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ none) the callback does nothing.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -68,23 +69,41 @@ def log_embeddings(
     )
 
 
+HPARAMS_RUN = "hparams"
+
+
+def _hparam_value(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def log_hparams_session(logger: TensorBoardLogger, hparams: dict[str, Any],
+                        metrics: dict[str, float], step: int) -> None:
+    """The HPARAMS tab's session for this run: the hyperparameters and the trained
+    (best-checkpoint) value of each measure, written to the sub-run ``hparams/``. Its
+    metric tags are the training curves' own (``heldout/spearman``, ...), so the scalars page
+    gets no chart of its own, only the final point on each curve."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    flat = {key: _hparam_value(value) for key, value in hparams.items()}
+    with SummaryWriter(log_dir=str(Path(logger.log_dir) / HPARAMS_RUN)) as writer:
+        writer.add_hparams(flat, metrics, run_name=".", global_step=step)
+
+
 def log_run_end(
     trainer: Trainer, module: AlignmentModule, after: dict[str, dict[str, float]],
     hparams: dict[str, Any], figure_items: int = 300, projector: bool = True,
 ) -> None:
-    """Final TensorBoard records: hparams with before/after metrics, the trained held-out
-    figure and the trained embeddings (best checkpoint's weights, already loaded)."""
+    """Final TensorBoard records: the hparams session with the trained measures, the
+    trained held-out figure and the trained embeddings (best checkpoint's weights, already
+    loaded)."""
     logger = tensorboard_logger(trainer)
     if logger is None or module.data is None:
         return
     step = trainer.global_step
-    metrics = {
-        f"hparams/{key.replace('/', '_')}": value
-        for key, value in {**flat_measures(module.initial_measures, "_before"),
-                           **flat_measures(after, "_after")}.items()
-        if key.split("/")[0] in ("train", "val", "heldout", "cross")
-    }
-    logger.log_hyperparams(hparams, metrics)
+    metrics = {key: value for key, value in flat_measures(after).items()
+               if key.split("/")[0] in ("train", "val", "heldout", "cross")}
+    logger.log_hyperparams(hparams)  # hparams.yaml; no metrics, so no scalars from Lightning
+    log_hparams_session(logger, hparams, metrics, step)
     embeddings = module.embed_all()
     log_heldout_figure(logger, module.data, module.model_similarity(), "trained", step,
                        figure_items)

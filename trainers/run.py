@@ -147,8 +147,37 @@ def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
                   "/version_*/checkpoints yet; training from scratch.", file=sys.stderr)
             return None
         ckpt_path = str(found)
+        checkpoint = validate_checkpoint(ckpt_path, cli.model)
+        reason = _finished(checkpoint, cli.trainer.max_epochs)
+        run_dir = found.parent.parent
+        if reason is not None and (run_dir / "summary.json").is_file():
+            raise RunFinished(
+                f"--ckpt_path last: {run_dir} is finished ({reason}); nothing to resume. Its "
+                f"encoder is {run_dir / 'encoder'}. To train on, raise --trainer.max_epochs "
+                "(or --early_stopping.patience) and pass its last.ckpt; to train anew, drop "
+                "--ckpt_path.")
+        return ckpt_path
     validate_checkpoint(ckpt_path, cli.model)
     return ckpt_path
+
+
+class RunFinished(Exception):
+    """`--ckpt_path last` found a run that already ended: nothing to do (exit 0)."""
+
+
+def _finished(checkpoint: dict[str, Any], max_epochs: int | None) -> str | None:
+    """Why the run that wrote `checkpoint` ended, or None when it can go on: early
+    stopping fired, or its last epoch reached `max_epochs`."""
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if str(key).startswith("EarlyStopping") and isinstance(state, dict) \
+                and int(state.get("stopped_epoch") or 0) > 0:
+            return (f"early stopping ended it at epoch {state['stopped_epoch']}, "
+                    f"{state.get('patience')} checks without improvement")
+    epoch = checkpoint.get("epoch")
+    if max_epochs is not None and max_epochs > 0 and isinstance(epoch, int) \
+            and epoch + 1 >= max_epochs:
+        return f"it ran all {max_epochs} epochs of --trainer.max_epochs"
+    return None
 
 
 def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> TrainingRun:

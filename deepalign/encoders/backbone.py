@@ -78,6 +78,12 @@ def load_backbone(path: Path) -> nn.Module:
     if fixed is not None:
         return fixed
 
+    from transformers.utils import logging as hf_logging
+
+    # no "Loading weights" bar per load: a study or `make train` loads the backbone dozens
+    # of times and the bars drowned its log
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
@@ -86,6 +92,9 @@ def load_backbone(path: Path) -> nn.Module:
             f"model ({type(exc).__name__}: {exc}); pass a directory written by "
             "SentenceTransformer.save() or None for the bundled all-MiniLM-L6-v2."
         ) from exc
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def embedding_dimension(model: nn.Module) -> int:

@@ -11,6 +11,7 @@ table is named as absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,15 +227,20 @@ def _near_constant_words(flagged: list[KernelSpectrum]) -> str:
             "bad actions x generalization figures).")
 
 
-def build_report(directory: str | Path, table: ResultsTable | None = None) -> Report:
+def build_report(directory: str | Path, table: ResultsTable | None = None,
+                 progress: Callable[[str], None] | None = None) -> Report:
     """Write the report of the study in `directory` (reads `directory/results.csv` unless a
     `table` is given, and `directory/study.json` and `directory/encoder_runs.json` when
-    present) and return where it went."""
+    present) and return where it went. `progress` is called with the name of each stage as
+    it starts (the CLI prints them)."""
+    step = progress or (lambda stage: None)
     root = Path(directory)
+    step("reading the results table")
     table = read_table(root / "results.csv") if table is None else table
     settings = answer.recipe_settings(root, table)
     figure_dir = root / "figures"
     document = Document(root)
+    step("analysing")
     synthetic = [a for a in (analyse_synthetic(table, condition=c)
                              for c in synthetic_conditions(table)) if a is not None]
     real, trained = analyse_real(table), analyse_trained(table)
@@ -258,16 +264,19 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
         "none and are left out of every correlation with alignment."
     )
     document.heading(2, "Study 1: synthetic kernels of controlled alignment")
+    step("study 1: tables and figures")
     if not synthetic:
         document.paragraph(_ABSENT)
     else:
         _synthetic_section(document, synthetic, table, settings, figure_dir)
     document.heading(2, "Study 2: real human judgments")
+    step("study 2: tables and figures")
     if real is None:
         document.paragraph(_ABSENT)
     else:
         _real_section(document, real, table, settings, near_constant, figure_dir)
     document.heading(2, "Study 3: does alignment gained by training help?")
+    step("study 3: tables and figures")
     if trained is None:
         document.paragraph(_ABSENT)
     else:
@@ -278,6 +287,7 @@ def build_report(directory: str | Path, table: ResultsTable | None = None) -> Re
         document.heading(2, "Kernel spectra: near-constant kernels")
         document.paragraph(_near_constant_words(flagged))
         document.table(tables.kernel_spectrum_table(spectra))
+    step("writing report.md and report.html")
     markdown_path, html_path = root / "report.md", root / "report.html"
     write_atomic(markdown_path, document.markdown())
     write_atomic(html_path, document.html(title))

@@ -77,8 +77,15 @@ def test_smoke_run_event_files_hold_alignment_tags_and_step0(smoke_run):
             assert f"{split}/{name}" in tags
     assert {"loss/total", "loss/alignment", "loss/preserve", "loss/val_alignment"} <= tags
     assert "loss/local" not in tags  # off by default
-    assert "hparams/heldout_spearman_after" in tags
-    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    # the HPARAMS tab's session lives in the sub-run hparams/ and uses the curves' own tags:
+    # no one-point hparams/* charts on the scalars page
+    assert not [tag for tag in tags if tag.startswith("hparams")]
+    session = _scalars(run_dir / "hparams")
+    assert "_hparams_/session_start_info" in session.PluginTagToContent("hparams")
+    assert set(session.Tags()["scalars"]) <= tags
+    for split in ("train", "val", "heldout", "cross"):
+        (point,) = session.Scalars(f"{split}/spearman")
+        assert math.isclose(point.value, summary[split]["spearman_after"], abs_tol=1e-6)
     for split in ("train", "val", "heldout", "cross"):
         points = {event.step: event.value for event in events.Scalars(f"{split}/spearman")}
         # step 0 = the pretrained encoder, equal to the summary's "before"
@@ -136,6 +143,17 @@ def test_tampered_or_truncated_encoder_raises_checkpoint_error(smoke_run, tmp_pa
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError):
         load_encoder(truncated)
+
+
+def test_ckpt_path_last_on_a_finished_run_says_so(smoke_run, tmp_path, capsys):
+    _, run_dir = smoke_run
+    root = tmp_path / "runs"
+    shutil.copytree(run_dir, root / "spa-verb" / "version_0")
+    capsys.readouterr()
+    assert main([*SMOKE, "--trainer.default_root_dir", str(root), "--ckpt_path", "last"]) == 0
+    out = capsys.readouterr().out
+    assert "is finished (it ran all 2 epochs of --trainer.max_epochs); nothing to resume" in out
+    assert sorted(p.name for p in (root / "spa-verb").iterdir()) == ["version_0"]  # no new run
 
 
 def test_resume_from_last_checkpoint_continues_the_run(smoke_run):
