@@ -35,6 +35,7 @@ Both sides run with the same number of torch threads, by default every core this
 use (`--threads 1` for single-core figures).
 
 Usage:
+    python benchmarks/bandit_engine.py --quick              # a small check of the same ratios
     python benchmarks/bandit_engine.py                      # CPU, 50 and 500 arms
     python benchmarks/bandit_engine.py --device cuda --runs 10000 --arms 500 \\
         --memory-budget-gb 40
@@ -381,6 +382,11 @@ def _memory_text(result: dict) -> str:
     return text
 
 
+#: `--quick`: one arm count, shorter runs, fewer repeats (about a minute on 2 cores).
+QUICK = {"arms": [50], "runs": 64, "steps": 50, "repeats": 2, "botorch_runs": 2,
+         "refit_runs": 1, "refit_steps": 5}
+
+
 def main() -> None:
     from deepalign.agents.engine import usable_cores
 
@@ -403,7 +409,15 @@ def main() -> None:
         "draws random numbers on a worker thread if a second core exists)",
     )
     parser.add_argument("--memory-budget-gb", type=float, default=1.0, help="engine budget")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small check of the same comparisons: " + ", ".join(
+                            f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+                        + " (options given explicitly win)")
     args = parser.parse_args()
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
 
     import botorch
     import torch
