@@ -209,7 +209,7 @@ def run_benchmark(
     )
     sources = StudySources(settings.split_seed, settings.heldout_fraction, noise=None)
     bar = tqdm(total=len(resolved) * (len(columns) + len(values)), desc="benchmark",
-               unit="step", disable=not progress, dynamic_ncols=True)
+               unit="step", disable=None if progress else True, dynamic_ncols=True)
     rows = []
     try:
         for spec in resolved:

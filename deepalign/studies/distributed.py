@@ -224,8 +224,8 @@ def run_grid_ray(
                       options.before_task): batch
         for batch in batches(todo, batch_runs)
     }
-    bar = tqdm(total=len(todo), desc="study runs (ray)", unit="run", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc="study runs (ray)", unit="run",
+               disable=None if progress else True, dynamic_ncols=True)
     written = 0
     try:
         while pending:

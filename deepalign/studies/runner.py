@@ -288,7 +288,7 @@ def run_grid(
         cells: the grid (its order is the table's order).
         store: where finished batches go (one atomic part file per batch).
         batch_runs: most runs per batch.
-        progress: show a tqdm bar over runs.
+        progress: show a tqdm bar over runs (on a terminal only: a log file gets none).
         after_batch: called with the number of batches written so far, after each write
             (tests use it to interrupt a study).
         memory_budget_bytes: most bytes of engine state per batch (see `simulate_batch`).
@@ -297,7 +297,7 @@ def run_grid(
 
     done = store.completed()
     todo = [cell for cell in cells if cell.cell_id not in done]
-    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not progress,
+    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=None if progress else True,
                dynamic_ncols=True)
     written = 0
     try:
