@@ -86,8 +86,9 @@ class CsvTable:
             fix = f"add a column {name!r}"
             if option:
                 flag = "--" + option.replace("_", "-")
+                card = {"value_columns": "values"}.get(option, option)
                 fix += (f", or name the column to use ({flag} NAME on the command line, "
-                        f"{option}= in Python, {option}: in a dataset card)")
+                        f"{option}= in Python, {card}: in a dataset card)")
             raise data_error(self.source, "header (line 1)",
                              f"a column {name!r}{' ' + purpose if purpose else ''}",
                              f"columns {list(self.header)}", fix)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
 from deepalign.reports import answer, benchmark, figures, models, preservation, tables, text
+from deepalign.reports.checks import check_output_paths, check_results_file
 from deepalign.reports.document import Document, write_atomic
 from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
@@ -236,7 +237,10 @@ def build_report(directory: str | Path, table: ResultsTable | None = None,
     step = progress or (lambda stage: None)
     root = Path(directory)
     step("reading the results table")
-    table = read_table(root / "results.csv") if table is None else table
+    check_output_paths(root)
+    if table is None:  # a file on disk: refuse what is unfit to report on (see checks)
+        table = read_table(root / "results.csv")
+        check_results_file(root / "results.csv", table)
     settings = answer.recipe_settings(root, table)
     figure_dir = root / "figures"
     document = Document(root)

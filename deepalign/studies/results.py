@@ -239,16 +239,21 @@ def read_table(path: str | Path) -> ResultsTable:
                         f"{_DAMAGED}")
     with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        _check_header(file, header)
-        rows = []
-        for line, fields in enumerate(reader, start=2):
-            if len(fields) != len(COLUMNS):
-                raise DataError(
-                    f"{file}, line {line}: expected {len(COLUMNS)} fields but got {len(fields)}; "
-                    f"{_DAMAGED}"
-                )
-            rows.append({c: _parse(c, f, str(file), line) for c, f in zip(COLUMNS, fields)})
+        try:
+            header = next(reader, None)
+            _check_header(file, header)
+            rows = []
+            for line, fields in enumerate(reader, start=2):
+                if len(fields) != len(COLUMNS):
+                    raise DataError(
+                        f"{file}, line {line}: expected {len(COLUMNS)} fields but got "
+                        f"{len(fields)}; {_DAMAGED}"
+                    )
+                rows.append({c: _parse(c, f, str(file), line) for c, f in zip(COLUMNS, fields)})
+        except csv.Error as error:  # e.g. a cell over the csv module's field limit
+            raise DataError(f"{file}, line {reader.line_num}: not a well-formed CSV row "
+                            f"({error}): the file is damaged. Fix: delete it (its cells are "
+                            "re-run) or restore it.") from error
     return ResultsTable(rows)
 
 

@@ -151,3 +151,26 @@ def test_several_kernels_print_one_row_each_with_the_primary_score(tmp_path, cap
         bad = summary[name]["bad_actions"]["mean"]
         top = summary[name]["bad_in_top5"]["mean"]
         assert score == pytest.approx(1 - 0.5 * (bad / 10 + top / 5))
+
+
+@pytest.mark.parametrize("agent", ["gp-ucb", "greedy"])
+def test_engine_and_botorch_backends_agree(tmp_path, agent):
+    """The default engine path and the sequential BoTorch path (--backend botorch) play the
+    same agent to the same metrics within sampling error. (Their posteriors agree to 1e-12,
+    test_engine_posterior.py; their reward-noise streams differ: the engine draws float32
+    normals per block, BoTorch agents float64 per pull, so runs are not identical.)"""
+    common = ["--agent", agent, "--calibration", "off", "--seeds", "16", "--horizon", "20",
+              "--no-progress"]
+    payloads = {}
+    for backend in ("engine", "botorch"):
+        out = tmp_path / f"{backend}.json"
+        assert main([*common, "--backend", backend, "--json", str(out)]) == 0
+        payloads[backend] = json.loads(out.read_text())
+    assert payloads["engine"]["settings"]["backend"] == "engine"
+    assert payloads["botorch"]["settings"]["backend"] == "sequential"
+    engine, botorch = payloads["engine"]["metrics"], payloads["botorch"]["metrics"]
+    assert engine.keys() == botorch.keys()
+    for metric in ("mean_reward", "bad_actions", "unique_actions"):
+        a, b = engine[metric], botorch[metric]
+        spread = (a["sem"] ** 2 + b["sem"] ** 2) ** 0.5
+        assert abs(a["mean"] - b["mean"]) <= 3 * spread + 1e-9, (metric, a, b)

@@ -73,10 +73,10 @@ def _parse(cell: str) -> tuple[float, float, float]:
 
 
 @pytest.fixture
-def study_dir(tmp_path, table_factory):
+def study_dir(tmp_path, table_factory, finished_rows):
     """A study directory: the report tests' results table, encoder_runs.json from three
     paired runs (encoder seeds 0-2, as in the table) and one transfer run."""
-    write_table(tmp_path / "results.csv", table_factory().rows)
+    write_table(tmp_path / "results.csv", finished_rows(table_factory().rows))
     summaries = {seed: trainer_summary(*numbers) for seed, numbers in _SEEDS.items()}
     records = [EncoderRecord.from_run("trained", run) for run in _runs(tmp_path, summaries)]
     transfer = trainer_summary((0.70, 0.69), (0.90, 0.91), 0.05, 0.02)
@@ -148,7 +148,7 @@ def test_records_round_trip_with_nan_as_null(tmp_path):
     assert "n/a \u2192 0.730 (n/a)" in preservation_table([again]).rows[0][1]
 
 
-def test_old_summaries_without_the_block_say_not_recorded(tmp_path, table_factory):
+def test_old_summaries_without_the_block_say_not_recorded(tmp_path, table_factory, finished_rows):
     old = {seed: {"dataset": "spa-verb-act", "split_seed": 0, "epochs": 1,
                   "heldout": {"spearman_before": 0.3, "spearman_after": 0.4}}
            for seed in range(3)}
@@ -157,7 +157,7 @@ def test_old_summaries_without_the_block_say_not_recorded(tmp_path, table_factor
     assert runs[0].preservation_excluded() == {}
     broken = EncoderRun("x", 9, tmp_path, tmp_path, {"preservation": [1], "generalization": 3})
     assert broken.preservation() == {} and broken.generalization() == {}
-    write_table(tmp_path / "results.csv", table_factory().rows)
+    write_table(tmp_path / "results.csv", finished_rows(table_factory().rows))
     markdown = build_report(tmp_path).markdown.read_text()  # no encoder_runs.json at all
     assert NOT_RECORDED in markdown and "*Preservation suite" not in markdown
     write_encoder_records(tmp_path / ENCODER_RUNS,
