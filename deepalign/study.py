@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from deepalign.errors import ConfigError, DeepAlignError
     from deepalign.studies import load_study_config, run_study
     from deepalign.studies.distributed import RayOptions, StudyTaskError
+    from deepalign.studies.recipe_checks import check_device
 
     torch.set_num_threads(max(1, args.threads))
     try:
@@ -69,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                              max_retries=args.max_retries, threads=max(1, args.threads),
                              gpus_per_task=args.gpus_per_task)
         options.check()
+        if args.threads < 1:
+            raise ConfigError(f"--threads: expected an int >= 1, got {args.threads}. Fix: "
+                              "e.g. --threads 1.")
         config = load_study_config(args.config)
         if args.device is not None:
+            check_device(args.device, "--device")
             config = replace(config, device=args.device)
         result = run_study(config, args.out, progress=not args.no_progress,
                            log=lambda line: print(line, file=sys.stderr),

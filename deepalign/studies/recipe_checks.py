@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from deepalign.errors import ConfigError
@@ -20,7 +22,47 @@ from deepalign.studies.config import (
     zoo_kernels,
 )
 
-__all__ = ["validate_study_config"]
+__all__ = ["SIZE_LIMITS", "check_device", "size_limit", "validate_study_config"]
+
+#: Upper bounds on a recipe's sizes, checked before anything is allocated or run; each can
+#: be raised with its environment variable (`_LIMIT_VARIABLE`).
+SIZE_LIMITS = {"steps": 100_000, "seeds": 100_000, "levels": 10_000}
+_LIMIT_VARIABLE = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS}
+
+
+def size_limit(what: str) -> int:
+    """The limit on `what` ("steps", "seeds", "levels"): `SIZE_LIMITS`, or its environment
+    variable when that holds a positive int."""
+    raw = os.environ.get(_LIMIT_VARIABLE[what], "")
+    try:
+        value = int(raw)
+    except ValueError:
+        return SIZE_LIMITS[what]
+    return value if value > 0 else SIZE_LIMITS[what]
+
+
+def check_device(device: str, where: str) -> None:
+    """Refuse a torch device string torch does not parse, or one this machine lacks."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"{where}: {device!r} is not a torch device. Fix: 'cpu', 'cuda', "
+                          "'cuda:1' or 'mps'.") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{where}: {device!r} asks for CUDA, which this machine does not "
+                          "have (torch.cuda.is_available() is False). Fix: use 'cpu'.")
+    if parsed.type == "cuda" and parsed.index is not None \
+            and parsed.index >= torch.cuda.device_count():
+        raise ConfigError(f"{where}: {device!r}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s). Fix: pick one of them.")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{where}: {device!r} asks for MPS, which this machine does not "
+                          "have. Fix: use 'cpu'.")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{where}: {device!r}: the engine runs on 'cpu', 'cuda' or 'mps'. "
+                          "Fix: pick one of those.")
 
 
 def validate_study_config(config: StudyConfig) -> None:
@@ -59,13 +101,42 @@ def validate_study_config(config: StudyConfig) -> None:
             raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {seeds}.")
         if isinstance(seeds, tuple) and (not seeds or len(set(seeds)) != len(seeds)):
             raise ConfigError(f"{src}: key '{key}' should list distinct seeds but got {seeds}.")
+        if isinstance(seeds, tuple) and any(seed < 0 for seed in seeds):
+            raise ConfigError(f"{src}: key '{key}' should list seeds >= 0 but got "
+                              f"{min(seeds)}; seeds seed torch generators, which take no "
+                              "negative numbers.")
+        count = seeds if isinstance(seeds, int) else len(seeds)
+        check_limit(key, "seeds", count)
 
     def check_positive(key: str, value: int | None) -> None:
         if value is not None and value < 1:
             raise ConfigError(f"{src}: key '{key}' should be at least 1 but got {value}.")
 
+    def check_limit(key: str, what: str, value: int | None) -> None:
+        if value is None:
+            return
+        limit = size_limit(what)
+        if value > limit:
+            raise ConfigError(
+                f"{src}: key '{key}' is {value}, above the limit of {limit} {what} (a guard "
+                f"against a typo that would allocate or run for ever). Fix: lower it, or "
+                f"raise the limit with the environment variable {_LIMIT_VARIABLE[what]}.")
+
+    def check_horizon(key: str, value: int | None) -> None:
+        check_positive(key, value)
+        check_limit(key, "steps", value)
+
+    def check_nonempty(key: str, names: tuple[str, ...]) -> None:
+        if not names:
+            raise ConfigError(f"{src}: key '{key}' is an empty list; list at least one, or "
+                              "drop the key for the default.")
+
     check_seeds("seeds", config.seeds)
-    check_positive("horizon", config.horizon)
+    check_horizon("horizon", config.horizon)
+    if config.split_seed < 0:
+        raise ConfigError(f"{src}: key 'split_seed' should be >= 0 but got "
+                          f"{config.split_seed}.")
+    check_device(config.device, f"{src}: key 'device'")
     check_positive("batch_runs", config.batch_runs)
     check_positive("memory_budget_mb", config.memory_budget_mb)
     if not 0.0 < config.heldout_fraction < 1.0:
@@ -79,13 +150,16 @@ def validate_study_config(config: StudyConfig) -> None:
             f"{src}: key 'primary_metric' names unknown metric {config.primary_metric!r}; "
             f"expected one of {sorted(METRICS)} (default safe_general_score)."
         )
-    if config.noise is not None and config.noise <= 0.0:
-        raise ConfigError(f"{src}: key 'noise' should be positive but got {config.noise}.")
+    if config.noise is not None and not 0.0 < config.noise < math.inf:
+        raise ConfigError(f"{src}: key 'noise' should be a positive finite number (the reward "
+                          f"noise SD) but got {config.noise}.")
     if config.synthetic is None and config.real is None and config.trained is None:
         raise ConfigError(
             f"{src}: no study section; add at least one of 'synthetic', 'real', 'trained'."
         )
     if (s := config.synthetic) is not None:
+        check_nonempty("synthetic.values", s.values)
+        check_nonempty("synthetic.agents", s.agents)
         check_dataset("synthetic.dataset", s.dataset, s.values, "synthetic.values")
         check_names("synthetic.agents", s.agents, AGENTS)
         for key, names, allowed in (
@@ -99,14 +173,26 @@ def validate_study_config(config: StudyConfig) -> None:
             if len(set(names)) != len(names):
                 raise ConfigError(f"{src}: key '{key}' lists a name twice: {list(names)}.")
         check_seeds("synthetic.seeds", s.seeds)
-        check_positive("synthetic.horizon", s.horizon)
+        check_horizon("synthetic.horizon", s.horizon)
         levels = level_list(s.levels)
         if not levels or any(not 0.0 <= level <= 1.0 for level in levels):
             raise ConfigError(
                 f"{src}: key 'synthetic.levels' should be an int >= 1 or a list of alignments "
                 f"in [0, 1] but got {s.levels}."
             )
+        check_limit("synthetic.levels", "levels", len(levels))
+        # a cell id keeps a level to 6 significant digits: two levels must differ there
+        keys = [f"{level:.6g}" for level in levels]
+        if len(set(keys)) != len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise ConfigError(
+                f"{src}: key 'synthetic.levels' lists level {twice} twice (levels are told "
+                f"apart to 6 significant digits) in {list(s.levels)}. Fix: list each level "
+                "once.")
     if (r := config.real) is not None:
+        check_nonempty("real.values", r.values)
+        check_nonempty("real.kernels", r.kernels)
+        check_nonempty("real.agents", r.agents)
         check_dataset("real.dataset", r.dataset, r.values, "real.values")
         check_names("real.kernels", r.kernels, REAL_KERNELS + zoo_kernels())
         check_dataset("real.train_dataset", r.train_dataset)
@@ -118,7 +204,7 @@ def validate_study_config(config: StudyConfig) -> None:
                 )
         check_names("real.agents", r.agents, AGENTS)
         check_seeds("real.seeds", r.seeds)
-        check_positive("real.horizon", r.horizon)
+        check_horizon("real.horizon", r.horizon)
         if "aligned" in r.kernels and r.aligned_encoder is None:
             raise ConfigError(
                 f"{src}: key 'real.kernels' lists 'aligned' but 'real.aligned_encoder' is null; "
@@ -132,12 +218,14 @@ def validate_study_config(config: StudyConfig) -> None:
     if (b := config.benchmark) is not None:
         _check_benchmark(config, b)
     if (t := config.trained) is not None:
+        check_nonempty("trained.values", t.values)
+        check_nonempty("trained.agents", t.agents)
         check_dataset("trained.dataset", t.dataset, t.values, "trained.values")
         check_dataset("trained.train_dataset", t.train_dataset)
         check_names("trained.agents", t.agents, AGENTS)
         check_seeds("trained.encoder_seeds", t.encoder_seeds)
         check_seeds("trained.seeds", t.seeds)
-        check_positive("trained.horizon", t.horizon)
+        check_horizon("trained.horizon", t.horizon)
         if t.dose_points < 0:
             raise ConfigError(f"{src}: key 'trained.dose_points' should be >= 0 but got "
                               f"{t.dose_points}.")

@@ -1,0 +1,77 @@
+"""`deepalign.study` refuses bad recipes before writing anything (issue 16): sizes beyond
+their limits, duplicate or colliding levels, bad devices, negative seeds, non-finite noise,
+duplicated YAML keys, empty lists, --threads 0, a negative split seed. Exit 2, a message
+naming the recipe (or option) and the fix, and no --out directory."""
+
+import pytest
+
+from deepalign.study import main as study_main
+
+BASE = """name: t
+seeds: 2
+horizon: 10
+synthetic:
+  dataset: spa-verb-act
+  values: [act_evaluation]
+  levels: 2
+  agents: [gp-ts]
+"""
+
+CASES = {
+    "huge horizon": (BASE.replace("horizon: 10", "horizon: 1000000000000"),
+                     ["'horizon' is 1000000000000, above the limit of 100000 steps",
+                      "DEEPALIGN_MAX_STEPS"]),
+    "huge seeds": (BASE.replace("seeds: 2", "seeds: 1000000000"),
+                   ["'seeds' is 1000000000, above the limit", "DEEPALIGN_MAX_SEEDS"]),
+    "duplicate levels": (BASE.replace("levels: 2", "levels: [0.5, 0.5]"),
+                         ["lists level 0.5 twice"]),
+    "colliding levels": (BASE.replace("levels: 2", "levels: [0.1234567, 0.1234568]"),
+                         ["lists level 0.123457 twice", "6 significant digits"]),
+    "bogus device": (BASE + "device: bogus\n", ["key 'device'", "'bogus' is not a torch device"]),
+    "cuda without cuda": (BASE + "device: cuda\n", ["asks for CUDA"]),
+    "negative seed": (BASE.replace("seeds: 2", "seeds: [0, -1]"), ["seeds >= 0"]),
+    "infinite noise": (BASE + "noise: .inf\n", ["'noise' should be a positive finite number"]),
+    "duplicated key": (BASE + "horizon: 20\n", ["key 'horizon' appears twice",
+                                               "first at line 3"]),
+    "empty values": (BASE.replace("values: [act_evaluation]", "values: []"),
+                     ["'synthetic.values' is an empty list"]),
+    "empty agents": (BASE.replace("agents: [gp-ts]", "agents: []"),
+                     ["'synthetic.agents' is an empty list"]),
+    "negative split seed": (BASE + "split_seed: -1\n", ["'split_seed' should be >= 0"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_recipe_is_refused_and_writes_nothing(tmp_path, capsys, case):
+    text, parts = CASES[case]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    out = tmp_path / "out"
+    assert study_main([str(recipe), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    for part in parts:
+        assert part in error, (part, error)
+    assert "Traceback" not in error
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["--threads", "0"], "--threads: expected an int >= 1"),
+    (["--device", "bogus"], "--device: 'bogus' is not a torch device"),
+])
+def test_bad_options_are_refused_and_write_nothing(tmp_path, capsys, argv, part):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE)
+    out = tmp_path / "out"
+    assert study_main([str(recipe), "--out", str(out), *argv]) == 2
+    assert part in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_limit_can_be_raised(tmp_path, monkeypatch):
+    from deepalign.studies.config import load_study_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE.replace("horizon: 10", "horizon: 200000"))
+    monkeypatch.setenv("DEEPALIGN_MAX_STEPS", "300000")
+    assert load_study_config(recipe).horizon == 200000
