@@ -39,6 +39,7 @@ from deepalign.studies.distributed import (
 from deepalign.studies.encoder_training import PreparedEncoders, needs_encoders, prepare_encoders
 from deepalign.studies.encoders import encoder_directory
 from deepalign.studies.grid import check_unique
+from deepalign.studies.lock import LOCK_NAME, study_lock
 from deepalign.studies.real import RealPlan
 from deepalign.studies.results import ResultsStore, read_header
 from deepalign.studies.runner import run_grid
@@ -116,7 +117,7 @@ def _check_directory(config: StudyConfig, out: Path) -> bool:
                 f"use another --out directory, or delete {out} to start over."
             )
         ResultsStore(out).completed()  # every part readable (DataError names a damaged one)
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise ConfigError(
             f"{out}: is not empty and holds no study.json, so it is not a study directory "
             "(nothing there was touched); pass a new or empty --out directory."
@@ -258,6 +259,16 @@ def run_study(
         options.check()
         import_ray()
     budget = config.memory_budget_mb * 2**20
+    with study_lock(out):
+        return _run_locked(config, out, sources, options, backend, budget, progress,
+                           after_batch, log, start)
+
+
+def _run_locked(config: StudyConfig, out: Path, sources: StudySources, options: RayOptions,
+                backend: str, budget: int, progress: bool,
+                after_batch: Callable[[int], None] | None, log: Callable[[str], None],
+                start: float) -> StudyRun:
+    """`run_study` once the directory's lock is held."""
     with ray_session(options) if backend == "ray" else contextlib.nullcontext():
         _write_record(config, out)
         if Path(config.source).is_file():

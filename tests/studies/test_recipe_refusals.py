@@ -75,3 +75,22 @@ def test_a_limit_can_be_raised(tmp_path, monkeypatch):
     recipe.write_text(BASE.replace("horizon: 10", "horizon: 200000"))
     monkeypatch.setenv("DEEPALIGN_MAX_STEPS", "300000")
     assert load_study_config(recipe).horizon == 200000
+
+
+def test_two_studies_on_one_out_the_second_is_refused(tmp_path, capsys):
+    import os
+
+    from deepalign.studies.lock import LOCK_NAME, study_lock
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE)
+    out = tmp_path / "out"
+    with study_lock(out):  # another study holds the directory
+        assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 2
+        error = capsys.readouterr().err
+        assert f"another `python -m deepalign.study` (pid {os.getpid()})" in error
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing else written
+    # once it is released, the study runs, and the lock file does not block a resume
+    assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0
+    assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0
+    assert "0 runs done, 8 already written" in capsys.readouterr().out
