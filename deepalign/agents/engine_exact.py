@@ -7,6 +7,8 @@ any time; `BatchedGPPosterior.refresh` uses this to bound the drift of its rank-
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -63,6 +65,49 @@ def kernel_factor(kernel: Tensor) -> Tensor:
     return factor[..., -rank:].contiguous()
 
 
+#: Relative diagonal jitters tried, in order, for a system whose Cholesky factorisation fails
+#: in floating point (noise variance far below the kernel's scale on a rank-deficient kernel:
+#: `M` is positive definite in exact arithmetic, not after round-off).
+JITTERS = (1e-12, 1e-10, 1e-8, 1e-6)
+
+
+def robust_cholesky(system: Tensor) -> Tensor:
+    """`cholesky(system)` of a batch of symmetric matrices; a matrix whose factorisation
+    fails is retried with a diagonal jitter of `JITTERS` times its mean diagonal, then with
+    its eigenvalues clipped to the largest jitter, with a warning naming what was added.
+    Never raises for a finite input."""
+    chol, info = torch.linalg.cholesky_ex(system)
+    failed = info > 0
+    if not bool(failed.any()):
+        return chol
+    scale = system.diagonal(dim1=-2, dim2=-1).mean(-1).abs().clamp_min(1e-300)
+    eye = torch.eye(system.shape[-1], dtype=system.dtype, device=system.device)
+    used = None
+    for jitter in JITTERS:
+        index = failed.nonzero().flatten()
+        trial = system[index] + (jitter * scale[index])[:, None, None] * eye
+        fixed, trial_info = torch.linalg.cholesky_ex(trial)
+        ok = trial_info == 0
+        chol[index[ok]] = fixed[ok]
+        failed[index[ok]] = False
+        used = jitter
+        if not bool(failed.any()):
+            break
+    how = f"a diagonal jitter of up to {used:g} x its mean diagonal"
+    if bool(failed.any()):
+        index = failed.nonzero().flatten()
+        values, vectors = torch.linalg.eigh(system[index])
+        floor = (JITTERS[-1] * scale[index])[:, None]
+        clipped = (vectors * values.clamp_min(floor).unsqueeze(-2)) @ vectors.transpose(-2, -1)
+        chol[index] = torch.linalg.cholesky(0.5 * (clipped + clipped.transpose(-2, -1)))
+        how += f", then eigenvalues clipped to {JITTERS[-1]:g} x it"
+    warnings.warn(f"GP posterior refresh: the system of {int((info > 0).sum())} run(s) was not "
+                  f"numerically positive definite (reward noise far below the kernel's scale "
+                  f"on a rank-deficient kernel); factorised with {how}. The posterior is "
+                  "exact up to that jitter.", RuntimeWarning, stacklevel=2)
+    return chol
+
+
 def exact_posterior(
     kernel: Tensor, mean: Tensor, noise_variance: Tensor, counts: Tensor, sums: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -96,7 +141,7 @@ def exact_posterior(
     scaled = root.unsqueeze(-1) * kernel  # C^1/2 K
     system = scaled * root.unsqueeze(-2)
     system.diagonal(dim1=-2, dim2=-1).add_(noise_variance.unsqueeze(-1))
-    chol = torch.linalg.cholesky(system)
+    chol = robust_cholesky(system)
     del system
     observed = counts > 0
     safe_root = torch.where(observed, root, 1.0)  # no 0/0 in the unused branch (or its grad)
