@@ -188,8 +188,11 @@ class GPPosterior:
         hyper = self.hyperparameters
         mean_module = ConstantMean()
         covar_module = ScaleKernel(self.kernel)
+        # the bound sits below the noise asked for, so a small reward noise (the BoTorch path
+        # of `--noise-sd 5e-5`: variance 2.5e-9) is set, not refused by gpytorch
+        floor = min(1e-8, 0.5 * float(hyper.noise_variance))
         likelihood = GaussianLikelihood(
-            noise_constraint=gpytorch.constraints.GreaterThan(1e-8)
+            noise_constraint=gpytorch.constraints.GreaterThan(floor)
         )
         model = SingleTaskGP(
             item_inputs(items),

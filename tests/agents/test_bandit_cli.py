@@ -174,3 +174,13 @@ def test_engine_and_botorch_backends_agree(tmp_path, agent):
         a, b = engine[metric], botorch[metric]
         spread = (a["sem"] ** 2 + b["sem"] ** 2) ** 0.5
         assert abs(a["mean"] - b["mean"]) <= 3 * spread + 1e-9, (metric, a, b)
+
+
+@pytest.mark.parametrize("noise", ["5e-5", "1e-7"])
+def test_botorch_path_takes_a_small_reward_noise(tmp_path, noise):
+    """gpytorch's default noise bound (1e-8) refused a reward noise variance below it."""
+    out = tmp_path / "small.json"
+    assert main(["--backend", "botorch", "--noise-sd", noise, "--calibration", "off",
+                 "--seeds", "1", "--horizon", "10", "--no-progress", "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())["metrics"]
+    assert metrics["mean_reward"]["mean"] == metrics["mean_reward"]["mean"]  # finite, not NaN
