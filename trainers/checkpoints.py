@@ -128,7 +128,48 @@ def validate_checkpoint(path: str | Path, module: nn.Module) -> dict[str, Any]:
         ) from error
     _check_structure(checkpoint, where)
     _check_state(checkpoint["state_dict"], module.state_dict(), where)
+    _check_optimizer(checkpoint, module, where)
     return checkpoint
+
+
+def _check_optimizer(checkpoint: dict[str, Any], module: nn.Module, where: str) -> None:
+    """The optimizer state must resume the module's trainable parameters: one AdamW state
+    with their count and shapes (an empty list would resume with a fresh optimizer, silently;
+    wrong shapes fail deep inside torch), and the loops a dict of the four Lightning loops."""
+    fix = "Fix: resume from another checkpoint of the run, or start without --ckpt_path."
+    loops = checkpoint.get("loops")
+    if not isinstance(loops, dict) or not isinstance(loops.get("fit_loop"), dict):
+        raise CheckpointError(f"{where}: 'loops' is not the Lightning loop state (a dict with "
+                              f"'fit_loop'). {fix}")
+    states = checkpoint.get("optimizer_states")
+    if not isinstance(states, list) or len(states) != 1 or not isinstance(states[0], dict):
+        count = len(states) if isinstance(states, list) else type(states).__name__
+        raise CheckpointError(f"{where}: 'optimizer_states' should hold the one optimizer of "
+                              f"the run, got {count}. {fix}")
+    state, groups = states[0].get("state"), states[0].get("param_groups")
+    if not isinstance(state, dict) or not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+        raise CheckpointError(f"{where}: the optimizer state lacks 'state' / 'param_groups'. "
+                              f"{fix}")
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    indices = [i for g in groups for i in g["params"]]
+    if len(indices) != len(trainable):
+        raise CheckpointError(f"{where}: the optimizer state is for {len(indices)} parameter "
+                              f"tensors, the model trains {len(trainable)}. Fix: resume with "
+                              "the --model options of the run that wrote it, or start without "
+                              "--ckpt_path.")
+    for position, (index, parameter) in enumerate(zip(indices, trainable)):
+        entry = state.get(index, {})
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{where}: optimizer state {index!r} is not a dict. {fix}")
+        for name, value in entry.items():
+            if name == "step":
+                continue
+            if not isinstance(value, torch.Tensor) or value.shape != parameter.shape:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else value
+                raise CheckpointError(
+                    f"{where}: optimizer state {name!r} of parameter {position} has shape "
+                    f"{shape}, the parameter {tuple(parameter.shape)}. {fix}")
 
 
 def _check_structure(checkpoint: Any, where: str) -> None:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -66,6 +67,7 @@ def load_encoder(
     weights_path = root / WEIGHTS_FILE
     tensors = _read_weights(weights_path, header)
     config = dict(header["config"])
+    _check_sizes(config_path, config)
     if "backbone" in config:
         config["backbone"] = _check_backbone(config_path, header, config, backbone, verify_backbone)
     try:
@@ -76,8 +78,35 @@ def load_encoder(
             "edited or written by another deepalign version: re-export the encoder."
         ) from exc
     _check_architecture(weights_path, encoder, tensors)
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{weights_path}: tensor {name!r} holds NaN or inf (a diverged or tampered "
+                "export); re-export the encoder from a good checkpoint.")
     encoder.load_state_dict(tensors, strict=True)
     return encoder.eval()
+
+
+#: The largest layer width an encoder.json may ask for before anything is allocated
+#: (a 1e10-wide head would try to allocate terabytes); `DEEPALIGN_MAX_DIM` raises it.
+MAX_DIM = 65_536
+
+
+def _check_sizes(config_path: Path, config: dict[str, Any]) -> None:
+    """Refuse a dimension in `config` (a key ending in 'dim' or 'rank') that is not an int in
+    [1, limit], before the class allocates it."""
+    try:
+        limit = max(1, int(os.environ.get("DEEPALIGN_MAX_DIM", MAX_DIM)))
+    except ValueError:
+        limit = MAX_DIM
+    for key, value in config.items():
+        if not (key.endswith("dim") or key.endswith("rank")) or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise CheckpointError(
+                f"{config_path}: config[{key!r}] is {value!r}; a layer size must be an int in "
+                f"1..{limit} (raise the limit with the environment variable DEEPALIGN_MAX_DIM). "
+                "The file was edited or written by another program: re-export the encoder.")
 
 
 def export_info(directory: str | os.PathLike) -> dict[str, Any]:
@@ -101,6 +130,11 @@ def _read_header(config_path: Path) -> dict[str, Any]:
         )
     try:
         header = json.loads(config_path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise CheckpointError(
+            f"{config_path}: nested too deeply to be an encoder.json written by "
+            "export_encoder (its objects are two levels deep); re-export the encoder."
+        ) from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(
             f"{config_path}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "

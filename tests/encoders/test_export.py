@@ -241,3 +241,27 @@ def test_different_backbone_is_refused(copy, tmp_path):
     with pytest.raises(CheckpointError, match="differs from the one exported"):
         load_encoder(copy, backbone=str(other))
     assert load_encoder(copy, backbone=str(other), verify_backbone=False).output_dim == 384
+
+
+@pytest.mark.parametrize("key, value", [("output_dim", 10_000_000_000), ("hidden_dim", 10**11),
+                                        ("rank", 0), ("rank", 2.5)])
+def test_sizes_in_encoder_json_are_bounded_before_allocating(copy, key, value):
+    header = json.loads((copy / "encoder.json").read_text())
+    _rewrite(copy, config={**header["config"], key: value})
+    with pytest.raises(CheckpointError, match=rf"config\['{key}'\] is .*DEEPALIGN_MAX_DIM"):
+        load_encoder(copy)
+
+
+def test_deeply_nested_encoder_json(copy):
+    (copy / "encoder.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        load_encoder(copy)
+
+
+def test_non_finite_weights_are_refused_naming_the_file(copy):
+    tensors = load_file(str(copy / "encoder.safetensors"))
+    name = next(iter(tensors))
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    _rewrite(copy, tensors=tensors)
+    with pytest.raises(CheckpointError, match=rf"encoder\.safetensors: tensor '{name}' holds NaN"):
+        load_encoder(copy)

@@ -113,11 +113,23 @@ def _bad_files(base: Path, tmp: Path) -> dict[str, Path]:
     files["torch_code"] = tmp / "evil_zip.ckpt"
     torch.save({**checkpoint, "epoch": _Marker(tmp / "PWNED")}, files["torch_code"])
     files["missing"] = tmp / "nowhere.ckpt"
+    files["no_optimizer"] = tmp / "no_optimizer.ckpt"  # used to resume with a fresh AdamW
+    torch.save({**checkpoint, "optimizer_states": []}, files["no_optimizer"])
+    optimizer = checkpoint["optimizer_states"][0]
+    wrong = {index: {name: (value if name == "step" else torch.zeros(3, 3))
+                     for name, value in entry.items()}
+             for index, entry in optimizer["state"].items()}
+    files["optimizer_shapes"] = tmp / "optimizer_shapes.ckpt"
+    torch.save({**checkpoint, "optimizer_states": [{**optimizer, "state": wrong}]},
+               files["optimizer_shapes"])
+    files["bad_loops"] = tmp / "bad_loops.ckpt"
+    torch.save({**checkpoint, "loops": [1, 2]}, files["bad_loops"])
     return files
 
 
 @pytest.mark.parametrize("kind", ["truncated", "random", "tampered", "nan", "weights_only",
-                                  "not_a_dict", "pickle_code", "torch_code", "missing"])
+                                  "not_a_dict", "pickle_code", "torch_code", "missing",
+                                  "no_optimizer", "optimizer_shapes", "bad_loops"])
 def test_bad_checkpoint_exits_2_naming_the_file(base_run, tmp_path, capsys, kind):
     path = _bad_files(base_run, tmp_path)[kind]
     root = tmp_path / "runs"
