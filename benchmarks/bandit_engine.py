@@ -233,7 +233,7 @@ def _memory(torch, device, baseline_kb: int) -> dict:
 def _engine_runner(torch, n_arms, runs, steps, device, budget_bytes, calibrated=False):
     from deepalign.agents.calibration import KernelCalibration
     from deepalign.agents.engine import GPBanditEngine
-    from deepalign.agents.engine_policies import ThompsonPolicy
+    from deepalign.agents.engine.policies import ThompsonPolicy
 
     _, kernel, values = _problem(n_arms)
     calibration = KernelCalibration() if calibrated else None

@@ -11,7 +11,7 @@ Runs seeds `first_seed .. first_seed + seeds - 1` with every kernel calibrated
 (`deepalign.agents.calibration`; `--calibration off` keeps the fixed prior). `--dataset`
 is a bundled name, your items CSV (with `--similarity FILE`) or a dataset card
 (`deepalign.data.cards`). GP agents run on the batched engine
-(`deepalign.agents.engine_runs`: the same posterior as BoTorch's `SingleTaskGP`, all seeds
+(`deepalign.agents.engine.runs`: the same posterior as BoTorch's `SingleTaskGP`, all seeds
 at once); `--backend botorch` plays the BoTorch agents one seed at a time instead (needed for
 `--refit-every`). A progress bar over runs shows on a terminal (`--no-progress`: none).
 With one kernel it prints a table of every metric's mean and standard error over the runs,
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deepalign.agents.calibration import DEFAULT_CALIBRATION
-from deepalign.agents.engine_runs import ENGINE_AGENTS, run_engine_seeds
+from deepalign.agents.engine.runs import ENGINE_AGENTS, run_engine_seeds
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import DEFAULT_BETA, DEFAULT_SAFE_BETA, SAFE_FALLBACKS
 from deepalign.agents.hyperparameters import DEFAULT_PRIOR_SD_FRACTION

@@ -14,15 +14,15 @@ from deepalign.agents.calibration import (
 )
 from deepalign.agents.calibration_fit import select_hyperparameters
 from deepalign.agents.engine import GPBanditEngine, Trajectory
-from deepalign.agents.engine_exact import exact_posterior
-from deepalign.agents.engine_policies import (
+from deepalign.agents.engine.exact import exact_posterior
+from deepalign.agents.engine.policies import (
     EnginePolicy,
     GreedyPolicy,
     SafePolicy,
     ThompsonPolicy,
     UCBPolicy,
 )
-from deepalign.agents.engine_posterior import BatchedGPPosterior
+from deepalign.agents.engine.posterior import BatchedGPPosterior
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.gp import (
     DEFAULT_BETA,

@@ -5,7 +5,8 @@ second process on the same `--out` is refused at once with a message naming the 
 pid, instead of computing every cell a second time. The kernel drops the lock when its
 process ends, however it ends, so a killed study never leaves a stale lock behind. The
 file itself stays (empty but for the last holder's pid) and is ignored by the directory
-checks. Where `fcntl` does not exist (Windows) there is no lock.
+checks; a directory the lock created for a run that then wrote nothing is removed again.
+Where `fcntl` does not exist (Windows) there is no lock.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def study_lock(out: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     handle = open(path, "a+", encoding="utf-8")
@@ -51,3 +53,8 @@ def study_lock(out: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing the file drops the lock
+        if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+            # a run refused before it wrote anything leaves no directory behind
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()

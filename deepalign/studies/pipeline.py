@@ -32,6 +32,7 @@ from deepalign.studies.config import BenchmarkConfig, StudyConfig
 from deepalign.studies.distributed import (
     PlanContext,
     RayOptions,
+    check_address,
     import_ray,
     ray_session,
     run_grid_ray,
@@ -258,6 +259,8 @@ def run_study(
     if backend == "ray":
         options.check()
         import_ray()
+        if options.address is not None:
+            check_address(options.address)  # before the lock creates --out
     budget = config.memory_budget_mb * 2**20
     with study_lock(out):
         return _run_locked(config, out, sources, options, backend, budget, progress,

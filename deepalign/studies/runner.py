@@ -50,7 +50,7 @@ from deepalign.agents.calibration import (
     KernelCalibration,
     median_heuristic_kernel,
 )
-from deepalign.agents.engine_runs import run_engine_seeds
+from deepalign.agents.engine.runs import run_engine_seeds
 from deepalign.errors import ConfigError
 from deepalign.kernels import kernel_spectrum
 from deepalign.studies.config import ENGINE_AGENTS

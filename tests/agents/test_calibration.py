@@ -158,7 +158,7 @@ def test_one_distinct_arm_keeps_the_centre_temperature():
 def test_round_off_level_distance_scale_is_refused():
     from deepalign.agents.calibration import check_distance_scale
     from deepalign.agents.engine import GPBanditEngine
-    from deepalign.agents.engine_policies import ThompsonPolicy
+    from deepalign.agents.engine.policies import ThompsonPolicy
 
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     kernel = torch.ones(30, 30, dtype=torch.float64) - 1e-9 * torch.cdist(x, x)

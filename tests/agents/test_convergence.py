@@ -5,7 +5,7 @@ horizon, while Thompson sampling keeps trying other arms now and then."""
 import torch
 
 from deepalign.agents.engine import GPBanditEngine
-from deepalign.agents.engine_policies import ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine.policies import ThompsonPolicy, UCBPolicy
 from deepalign.agents.metrics import personalization_metrics
 
 

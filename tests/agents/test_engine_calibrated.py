@@ -11,7 +11,7 @@ from deepalign.agents.calibration import (
 )
 from deepalign.agents.calibration_fit import observation_statistics, select_hyperparameters
 from deepalign.agents.engine import GPBanditEngine
-from deepalign.agents.engine_policies import SafePolicy, ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine.policies import SafePolicy, ThompsonPolicy, UCBPolicy
 
 from .test_engine_posterior import botorch_posterior, rbf_kernel
 

@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
-from deepalign.agents.engine_exact import JITTERS, robust_cholesky
-from deepalign.agents.engine_runs import run_engine_seeds
+from deepalign.agents.engine.exact import JITTERS, robust_cholesky
+from deepalign.agents.engine.runs import run_engine_seeds
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.registry import AgentOptions
 from deepalign.data import load_dataset

@@ -9,8 +9,8 @@ import torch
 from botorch.models import SingleTaskGP
 
 from deepalign.agents.engine import GPBanditEngine
-from deepalign.agents.engine_exact import exact_posterior, kernel_factor
-from deepalign.agents.engine_policies import ThompsonPolicy
+from deepalign.agents.engine.exact import exact_posterior, kernel_factor
+from deepalign.agents.engine.policies import ThompsonPolicy
 from deepalign.errors import ConfigError
 
 DTYPE = torch.float64

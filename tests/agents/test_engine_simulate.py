@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from deepalign.agents.engine import GPBanditEngine, Trajectory
-from deepalign.agents.engine_policies import SafePolicy, ThompsonPolicy, UCBPolicy
-from deepalign.agents.engine_random import sample_seed
+from deepalign.agents.engine.policies import SafePolicy, ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine.randomness import sample_seed
 from deepalign.errors import ConfigError, DataError
 
 DTYPE = torch.float64
@@ -340,7 +340,7 @@ def test_fused_thompson_steps_equal_the_step_by_step_loop():
 
 
 def test_compiled_falls_back_to_the_python_function():
-    from deepalign.agents.engine_fused import compiled
+    from deepalign.agents.engine.fused import compiled
 
     def not_scriptable(x):
         return {frozenset([1]): x}  # TorchScript cannot type this

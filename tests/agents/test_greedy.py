@@ -160,7 +160,7 @@ def test_registered_as_a_kernel_agent():
 def test_engine_agent_lists_agree():
     """The studies' recipe validation (no torch import) and the engine runner name the same
     engine agents."""
-    from deepalign.agents.engine_runs import ENGINE_AGENTS as RUNNER
+    from deepalign.agents.engine.runs import ENGINE_AGENTS as RUNNER
     from deepalign.studies.config import ENGINE_AGENTS as RECIPES
 
     assert RUNNER == RECIPES

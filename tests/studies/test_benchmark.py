@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 
 from deepalign import benchmark as cli
 from deepalign.agents.calibration import DEFAULT_CALIBRATION
-from deepalign.agents.engine_runs import run_engine_seeds
+from deepalign.agents.engine.runs import run_engine_seeds
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.registry import AgentOptions, build_kernel
 from deepalign.agents.regression import kernel_matrix

@@ -14,7 +14,7 @@ Observing `y` at arm `a` is the rank-one (Kalman) update
     S <- S - u u^T;  mu <- mu + u (y - mu[a]) / sqrt(d).
 
 With `block = 1` (the engine's default below 64 arms) the update is one in-place
-`addcmul_` per step, computed by `engine_fused.immediate_update` (which the engine's
+`addcmul_` per step, computed by `engine.fused.immediate_update` (which the engine's
 TorchScript loop of Thompson steps shares, so both give the same numbers). With
 `block > 1` updates are applied lazily:
 `S = B - U^T U` with `B` the covariance at the last flush and `U` (`n_runs x block x
@@ -39,9 +39,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_exact import exact_posterior
-from deepalign.agents.engine_fused import scripted
-from deepalign.agents.engine_planned import PlannedSamples
+from deepalign.agents.engine.exact import exact_posterior
+from deepalign.agents.engine.fused import scripted
+from deepalign.agents.engine.planned import PlannedSamples
 
 __all__ = ["BatchedGPPosterior"]
 
@@ -172,7 +172,7 @@ class BatchedGPPosterior(PlannedSamples):
         self._after_observation()
 
     def immediate_state(self) -> tuple[Tensor, ...]:
-        """The state `engine_fused.immediate_update` updates in place (`block == 1`)."""
+        """The state `engine.fused.immediate_update` updates in place (`block == 1`)."""
         return (
             self._base, self.mean, self._precision, self._root_precision, self.sums,
             self._rows, self._noise_column, self._inverse_noise,
@@ -224,7 +224,7 @@ class BatchedGPPosterior(PlannedSamples):
         """Condition this (prior) state on observations given by their per-arm `counts` and
         reward `sums` (each `n_runs x n_arms`), made in `n_observed` steps: the state after
         those observations, as if observed one by one (used when calibration replaces the
-        kernel or noise mid-run, `engine_calibrated`)."""
+        kernel or noise mid-run, `engine.calibrated`)."""
         self._precision.copy_(counts * self._inverse_noise.unsqueeze(-1))
         torch.sqrt(self._precision, out=self._root_precision)
         self.sums.copy_(sums)

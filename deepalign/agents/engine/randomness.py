@@ -31,7 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_fused import compiled
+from deepalign.agents.engine.fused import compiled
 from deepalign.errors import ConfigError
 
 __all__ = ["NoiseBlock", "RunNoise", "check_seeds", "sample_seed"]

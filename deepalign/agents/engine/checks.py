@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_exact import SYMMETRY_TOL
+from deepalign.agents.engine.exact import SYMMETRY_TOL
 from deepalign.errors import ConfigError, DataError
 
 __all__ = ["availability", "check_kernel", "environment", "per_run"]

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine_fused import scripted
-from deepalign.agents.engine_policies import EnginePolicy, ThompsonPolicy, masked
-from deepalign.agents.engine_posterior import BatchedGPPosterior
-from deepalign.agents.engine_random import RunNoise
+from deepalign.agents.engine.fused import scripted
+from deepalign.agents.engine.policies import EnginePolicy, ThompsonPolicy, masked
+from deepalign.agents.engine.posterior import BatchedGPPosterior
+from deepalign.agents.engine.randomness import RunNoise
 
 __all__ = ["Trajectory", "loop_trajectory", "run_bandit_loop"]
 
@@ -168,7 +168,7 @@ def _fused_thompson_block(
     greedy_out, offset,
 ) -> None:
     """One block of Thompson sampling with immediate updates, played by the TorchScript
-    `engine_fused.thompson_steps` in stretches that end at the posterior's refresh points
+    `engine.fused.thompson_steps` in stretches that end at the posterior's refresh points
     (the same operations as the step-by-step path, so the same numbers)."""
     steps = scripted("thompson_steps")
     blocked = None if available is None else ~available

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from deepalign.agents.engine import GPBanditEngine
-from deepalign.agents.engine_policies import GreedyPolicy, SafePolicy, ThompsonPolicy, UCBPolicy
+from deepalign.agents.engine.core import GPBanditEngine
+from deepalign.agents.engine.policies import GreedyPolicy, SafePolicy, ThompsonPolicy, UCBPolicy
 from deepalign.agents.environment import ValueBandit
 from deepalign.agents.hyperparameters import GPHyperparameters
 from deepalign.agents.registry import AgentOptions

@@ -17,7 +17,7 @@ batch, as elsewhere in the engine; they differ from an uncalibrated run's.
 Ties. Calibration keeps a constant kernel constant, and under it every arm's Thompson sample
 and mean are equal (up to round-off). Breaking such ties by the lowest index, as the fast
 path does, would make every run pull arm 0 throughout, so its results would depend on item
-order. This loop breaks near-ties at random instead (`engine_policies.argmax`), with a
+order. This loop breaks near-ties at random instead (`engine.policies.argmax`), with a
 third per-run stream of uniform priorities (`n_arms` per step), as the BoTorch agents do
 with `argmax_random_tie`; the recorded best guess uses the same priorities.
 """
@@ -35,11 +35,11 @@ from deepalign.agents.calibration import (
     calibrated_kernel,
 )
 from deepalign.agents.calibration_fit import select_hyperparameters
-from deepalign.agents.engine_exact import RANK_TOL, psd_eigh
-from deepalign.agents.engine_loop import Trajectory, loop_trajectory
-from deepalign.agents.engine_policies import EnginePolicy, argmax, masked
-from deepalign.agents.engine_posterior import BatchedGPPosterior
-from deepalign.agents.engine_random import RunNoise, sample_seed
+from deepalign.agents.engine.exact import RANK_TOL, psd_eigh
+from deepalign.agents.engine.loop import Trajectory, loop_trajectory
+from deepalign.agents.engine.policies import EnginePolicy, argmax, masked
+from deepalign.agents.engine.posterior import BatchedGPPosterior
+from deepalign.agents.engine.randomness import RunNoise, sample_seed
 
 __all__ = ["run_calibrated_loop"]
 

@@ -10,7 +10,7 @@ GP hyperparameters are fixed as given (the fast path), e.g. the constant mean fr
 prior (the midpoint of its scale), the kernel's outputscale from the variance of the ratings,
 and the noise variance from the reward noise variance; with `calibration` each run instead
 fits a temperature, outputscale (and optionally noise) to its own rewards on a schedule
-(`deepalign.agents.calibration`, `engine_calibrated`).
+(`deepalign.agents.calibration`, `engine.calibrated`).
 
 Example:
     engine = GPBanditEngine(kernel, mean=0.5, noise_variance=0.01)
@@ -31,13 +31,13 @@ from deepalign.agents.calibration import (
     check_distance_scale,
     distance_scale,
 )
-from deepalign.agents.engine_calibrated import run_calibrated_loop
-from deepalign.agents.engine_checks import availability, check_kernel, environment, per_run
-from deepalign.agents.engine_exact import kernel_factor
-from deepalign.agents.engine_loop import Trajectory, run_bandit_loop
-from deepalign.agents.engine_policies import EnginePolicy
-from deepalign.agents.engine_posterior import BatchedGPPosterior
-from deepalign.agents.engine_random import RunNoise, check_seeds
+from deepalign.agents.engine.calibrated import run_calibrated_loop
+from deepalign.agents.engine.checks import availability, check_kernel, environment, per_run
+from deepalign.agents.engine.exact import kernel_factor
+from deepalign.agents.engine.loop import Trajectory, run_bandit_loop
+from deepalign.agents.engine.policies import EnginePolicy
+from deepalign.agents.engine.posterior import BatchedGPPosterior
+from deepalign.agents.engine.randomness import RunNoise, check_seeds
 from deepalign.errors import ConfigError
 
 __all__ = ["GPBanditEngine", "Trajectory", "usable_cores"]
@@ -228,7 +228,7 @@ class GPBanditEngine:
 
         The reward of pulling arm `a` in run `r` at step `t` is
         `true_values[r, a] + reward_noise_sd[r, a] * e`, `e ~ N(0, 1)` from run `r`'s own
-        generator (`engine_random`). Run `i` of a batch gives the same trajectory as its seed
+        generator (`engine.randomness`). Run `i` of a batch gives the same trajectory as its seed
         run alone (exactly on a CPU; with calibration, the recorded log evidence of a fit can
         differ in the last digits, ~1e-14, since its padding depends on the batch).
 
@@ -324,7 +324,7 @@ class GPBanditEngine:
         self, policy, runs: slice, n_runs, values, noise_sd, horizon, seeds, available,
         keep_cov, record_greedy,
     ) -> Trajectory:
-        """Simulate the runs `runs` with calibration (`engine_calibrated`)."""
+        """Simulate the runs `runs` with calibration (`engine.calibrated`)."""
         count = len(range(n_runs)[runs])
         kernel = self.kernel[runs] if self.kernel.dim() == 3 else self.kernel
         run_available = None if available is None else available[runs]
