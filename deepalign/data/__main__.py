@@ -34,6 +34,22 @@ def _pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _join_negative(argv: Sequence[str]) -> list[str]:
+    """`--scale -4,4` as `--scale=-4,4`: argparse would read the negative pair as an option."""
+    out: list[str] = []
+    items = list(argv)
+    k = 0
+    while k < len(items):
+        if items[k] in ("--scale", "--similarity-scale") and k + 1 < len(items) \
+                and items[k + 1].startswith("-") and items[k + 1][1:2].isdigit():
+            out.append(f"{items[k]}={items[k + 1]}")
+            k += 2
+            continue
+        out.append(items[k])
+        k += 1
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deepalign.data",
                                      description="List, show and validate deepalign datasets.")
@@ -106,7 +122,7 @@ def _list() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_negative(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "list":
             lines = _list()

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,20 @@ def read_text(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = ("nan", "inf", "infinity")
+
+
 def parse_float(cell: str, source: str, where: str, what: str = "number") -> float:
-    """``cell`` as a finite float; raises `DataError` naming ``source`` and ``where``."""
+    """``cell`` as a finite float; raises `DataError` naming ``source`` and ``where``.
+
+    Only plain ASCII numbers count (``-1.5``, ``2e3``): Python's `float` also reads
+    ``1_2`` as 12 and Arabic-Indic digits, which in a ratings file are typos or another
+    locale's numbers, never what was meant."""
+    if not _NUMBER.fullmatch(cell) and cell.strip().lower().lstrip("+-") not in _NON_FINITE:
+        got = "an empty cell" if not cell else describe(cell)
+        raise data_error(source, where, f"a {what} (ASCII digits, decimal point '.')", got,
+                         "write a plain number such as 3.5 or -2e-1, or remove the row")
     try:
         value = float(cell)
     except ValueError:
@@ -157,6 +170,7 @@ def read_csv_table(
                 continue
             if header and names is None:
                 names = _check_header(cells, source, start)
+                _check_delimiter(names, delimiter, source, start)
                 continue
             if names is None:
                 names = tuple(str(k) for k in range(len(cells)))
@@ -169,6 +183,11 @@ def read_csv_table(
             rows.append(cells)
             lines.append(start)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise data_error(source, f"line {reader.line_num}", "cells of at most "
+                             f"{csv.field_size_limit():,} characters", "a longer cell",
+                             "shorten that cell (items are short texts), or check that "
+                             "this is the items file") from None
         raise data_error(source, f"line {reader.line_num}", "well-formed CSV",
                          f"a parse error ({exc})", "close every quoted field and remove NUL "
                          "bytes") from None
@@ -183,6 +202,18 @@ def read_csv_table(
     for name in required:
         table.index(name)
     return table
+
+
+def _check_delimiter(names: tuple[str, ...], delimiter: str, source: str, line: int) -> None:
+    """A one-column header holding another separator: the file uses that separator."""
+    if len(names) != 1:
+        return
+    for other, word in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+        if other != delimiter and other in names[0]:
+            raise data_error(source, f"line {line}", f"columns separated by {delimiter!r}",
+                             f"one column {describe(names[0])}, which holds {word}",
+                             f"save the file with {delimiter!r} between cells (e.g. export "
+                             "it as CSV, comma-separated)")
 
 
 def _check_header(cells: tuple[str, ...], source: str, line: int) -> tuple[str, ...]:

@@ -149,6 +149,13 @@ def _items(
         if not text:
             raise data_error(table.source, table.where(r, text_column), "the item's text",
                              "an empty cell", "describe every item")
+        control = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+        if control is not None:
+            raise data_error(table.source, table.where(r, text_column),
+                             "a text without control characters",
+                             f"{describe(text)}, holding {control!r}",
+                             "remove NUL bytes and other control characters (an encoder "
+                             "would embed them as text)")
         if item_id in first_line:
             raise data_error(table.source, table.where(r, id_name), "a unique item id",
                              f"{item_id!r}, already at line {first_line[item_id]}",

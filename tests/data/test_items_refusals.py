@@ -1,0 +1,53 @@
+"""Items-CSV cases the audit found accepted or mis-explained (issue 16): numbers Python's
+float reads but no ratings file means (`1_2`, Arabic-Indic digits), control characters in a
+text, another delimiter, an over-long cell, and a negative --scale on the command line."""
+
+import pytest
+
+from deepalign.data import load_user_dataset
+from deepalign.data.__main__ import main as data_main
+from deepalign.errors import DataError
+
+
+def _csv(tmp_path, body: str, name: str = "items.csv"):
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("cell", ["1_2", "\u0661\u0662", "\uff11", "1,5"])
+def test_only_plain_ascii_numbers_are_ratings(tmp_path, cell):
+    path = _csv(tmp_path, f'id,text,v\na,hug someone,"{cell}"\nb,hit someone,2\n')
+    with pytest.raises(DataError, match=r"line 2, column 'v': expected a rating \(ASCII digits"):
+        load_user_dataset(path, scales=(0, 100))
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b"])
+def test_control_characters_in_a_text_are_refused(tmp_path, char):
+    path = _csv(tmp_path, f"id,text,v\na,hug{char}someone,1\nb,hit someone,2\n")
+    with pytest.raises(DataError, match="line 2, column 'text': expected a text without "
+                                        "control characters"):
+        load_user_dataset(path, scales=(0, 100))
+
+
+@pytest.mark.parametrize("sep, word", [(";", "';'"), ("\t", "tabs")])
+def test_another_delimiter_is_named(tmp_path, sep, word):
+    path = _csv(tmp_path, sep.join(["id", "text", "v"]) + "\n" + sep.join(["a", "hug", "1"])
+                + "\n")
+    with pytest.raises(DataError, match=f"which holds {word}. Fix: save the file with ','"):
+        load_user_dataset(path, scales=(0, 100))
+
+
+def test_an_over_long_cell_is_named_as_such(tmp_path):
+    path = _csv(tmp_path, 'id,text,v\na,"' + "x" * 1_000_000 + '",1\n')
+    with pytest.raises(DataError, match="expected cells of at most 131,072 characters, got a "
+                                        "longer cell"):
+        load_user_dataset(path, scales=(0, 100))
+
+
+def test_a_negative_scale_on_the_command_line(tmp_path, capsys):
+    path = _csv(tmp_path, "id,text,v\na,hug someone,-3\nb,hit someone,2\n")
+    assert data_main(["validate", str(path), "--scale", "-4,4"]) == 0
+    assert "scale [-4, 4]" in capsys.readouterr().out
+    assert data_main(["validate", str(path), "--similarity-scale", "-1,1", "--scale",
+                      "-4,4"]) == 0
