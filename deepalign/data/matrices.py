@@ -82,6 +82,11 @@ def judgments_from_matrix(
     else:
         check_in_scale(raw, scale, source, locate_flat, kind)
     lo, hi = scale
+    if not np.isfinite(hi - lo) or np.abs(raw).max() > _LARGEST:
+        k = int(np.argmax(np.abs(raw)))
+        raise data_error(source, locate_flat(k), f"a {kind} within +-{_LARGEST:g}",
+                         f"{raw.flat[k]:g}", "rescale the matrix (e.g. to 0..1); values this "
+                         "large overflow when normalised")
     tolerance = symmetry_tolerance * (hi - lo)
     gap = np.abs(raw - raw.T)
     if gap.max() > tolerance:
@@ -94,11 +99,21 @@ def judgments_from_matrix(
         )
     if n > 1 and not ignore_diagonal:
         _check_diagonal(raw, kind, tolerance, source, locate_cell)
+    off_diagonal = raw[~np.eye(n, dtype=bool)]
+    if n >= 3 and np.all(off_diagonal == off_diagonal[0]):  # 2 items: one pair, always "constant"
+        raise data_error(source, "every cell off the diagonal", "judgments that tell some "
+                         "pairs apart", f"{off_diagonal[0]:g} everywhere (a constant matrix)",
+                         "check that this is the similarity file; a constant matrix holds "
+                         "no judgment to align to")
     unit = to_unit_similarity((raw + raw.T) / 2.0, kind, scale)
     matrix = torch.from_numpy(np.ascontiguousarray(unit)).to(torch.float64)
     matrix.fill_diagonal_(1.0)
     mask = torch.ones(n, n, dtype=torch.bool)
     return SimilarityJudgments(items=items, matrix=matrix, mask=mask, kind=kind, scale=scale), notes
+
+
+#: The largest magnitude a similarity matrix may hold (normalising larger values overflows).
+_LARGEST = 1e300
 
 
 def _check_diagonal(

@@ -301,7 +301,9 @@ def _similarity(
 
 def _looks_like_pairs(source: str) -> bool:
     table = read_csv_table(source, header=False, ragged=True, allow_empty=True)
-    return bool(table.rows) and {"item_a", "item_b"} <= set(table.rows[0])
+    # one of the two names is enough: a header such as item_a,item_x,similarity is a pairs
+    # file with a misnamed column, and the pairs reader says which
+    return bool(table.rows) and bool({"item_a", "item_b"} & set(table.rows[0]))
 
 
 def _pairs(

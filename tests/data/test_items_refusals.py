@@ -51,3 +51,44 @@ def test_a_negative_scale_on_the_command_line(tmp_path, capsys):
     assert "scale [-4, 4]" in capsys.readouterr().out
     assert data_main(["validate", str(path), "--similarity-scale", "-1,1", "--scale",
                       "-4,4"]) == 0
+
+
+# ------------------------------------------------------------------ similarity files
+
+
+def _items(tmp_path):
+    return _csv(tmp_path, "id,text,v\na,hug someone,1\nb,hit someone,2\nc,help someone,3\n")
+
+
+def test_huge_matrix_values_name_the_file(tmp_path):
+    import numpy as np
+
+    matrix = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 0.0], [0.0, 0.0, 1e308]])
+    np.save(tmp_path / "big.npy", matrix)
+    with pytest.raises(DataError, match=r"big\.npy: cell \[0, 0\]: expected a similarity "
+                                        r"within \+-1e\+300"):
+        load_user_dataset(_items(tmp_path), tmp_path / "big.npy", scales=(0, 5))
+
+
+def test_a_constant_matrix_is_refused(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "const.npy", np.full((3, 3), 0.5))
+    with pytest.raises(DataError, match=r"const\.npy: every cell off the diagonal: .* 0\.5 "
+                                        r"everywhere \(a constant matrix\)"):
+        load_user_dataset(_items(tmp_path), tmp_path / "const.npy", scales=(0, 5))
+
+
+def test_a_pairs_header_with_a_misnamed_column_is_read_as_pairs(tmp_path):
+    pairs = _csv(tmp_path, "item_a,item_x,similarity\na,b,0.5\nb,c,0.2\n", "pairs.csv")
+    with pytest.raises(DataError, match=r"pairs\.csv: header \(line 1\): expected a column "
+                                        "'item_b'"):
+        load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
+
+
+@pytest.mark.parametrize("count", ["2.5", "-1"])
+def test_rater_counts_are_whole_numbers(tmp_path, count):
+    pairs = _csv(tmp_path, f"item_a,item_b,similarity,n_raters\na,b,0.5,{count}\nb,c,0.2,3\n",
+                 "pairs.csv")
+    with pytest.raises(DataError, match=r"pairs\.csv: line 2.*n_raters.*expected a whole count"):
+        load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
