@@ -13,18 +13,20 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+from lightning.fabric.utilities.exceptions import MisconfigurationException  # noqa: E402
 from lightning.pytorch import Trainer  # noqa: E402
 from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
 from deepalign.data import dataset_label  # noqa: E402
-from deepalign.errors import ConfigError  # noqa: E402
+from deepalign.errors import ConfigError, DeepAlignError  # noqa: E402
 from trainers.callbacks import AlignmentTensorBoard  # noqa: E402
 from trainers.checkpoints import (  # noqa: E402
     VerifiedCheckpoint,
@@ -183,6 +185,83 @@ def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
     return ckpt_path
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__).rstrip(".") + "."
+
+
+def _deepalign_cause(error: BaseException) -> BaseException | None:
+    """Our own error inside a jsonargparse wrapper ("Does not validate against any of the
+    Union subtypes"): the class's ConfigError is its cause or context."""
+    seen = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DeepAlignError):
+            return current
+        current = current.__cause__ or current.__context__
+    text = str(error)
+    if "Does not validate against any of the Union subtypes" in text:
+        reasons = [line.strip()[2:] for line in text.splitlines()
+                   if line.strip().startswith("- ") and "Expected a <class 'NoneType'>"
+                   not in line]
+        if reasons:
+            return ConfigError(reasons[0])
+    return None
+
+
+def _check_config_files(argv: Sequence[str] | Mapping[str, Any]) -> None:
+    """Each `--config FILE` readable UTF-8 YAML with at least one key, before jsonargparse
+    reads it (it gave a raw UnicodeDecodeError and "Unexpected config:")."""
+    if isinstance(argv, Mapping):
+        return
+    items = list(argv)
+    paths = [items[k + 1] for k, a in enumerate(items[:-1]) if a == "--config"]
+    paths += [a.split("=", 1)[1] for a in items if a.startswith("--config=")]
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            continue  # jsonargparse names a missing file itself
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"--config {path}: not UTF-8 text (byte {error.start}). Fix: save "
+                              "the config as UTF-8.") from None
+        if not text.strip() or all(not line.strip() or line.lstrip().startswith("#")
+                                    for line in text.splitlines()):
+            raise ConfigError(f"--config {path}: the file is empty (or only comments). Fix: "
+                              "write at least one key (see configs/train/*.yaml), or drop "
+                              "--config.")
+
+
+#: Splits whose measures are logged at every validation (`AlignmentModule`).
+_LOGGED_SPLITS = ("fit", "val", "val_new", "train", "heldout", "cross")
+
+
+def _check_monitors(cli: AlignmentCLI) -> None:
+    """early_stopping.monitor and checkpoint.monitor name a logged metric; Lightning found
+    out only after the first epoch, with files already written."""
+    from trainers.evaluation import MEASURES
+
+    known = {f"{split}/{name}" for split in _LOGGED_SPLITS for name in MEASURES}
+    known |= {"loss/total", "loss/alignment", "loss/preserve", "loss/val_alignment"}
+    extras = tuple(f"{dataset_label(x.name)}/" for x in getattr(cli.datamodule, "datasets", []))
+    for option, callback_type in (("early_stopping", EarlyStopping),
+                                  ("checkpoint", VerifiedCheckpoint)):
+        for callback in cli.trainer.callbacks:
+            if not isinstance(callback, callback_type):
+                continue
+            monitor = getattr(callback, "monitor", None)
+            if monitor is None or monitor in known or monitor.startswith(("preserve/",
+                                                                           *extras)):
+                continue
+            raise ConfigError(
+                f"{option}.monitor: {monitor!r} is not a metric this run logs. Fix: one of "
+                f"val/spearman (the default), val_new/spearman, loss/val_alignment, or "
+                f"SPLIT/MEASURE with SPLIT in {', '.join(_LOGGED_SPLITS)} and MEASURE in "
+                f"{', '.join(MEASURES)}.")
+
+
 class RunFinished(Exception):
     """`--ckpt_path last` found a run that already ended: nothing to do (exit 0)."""
 
@@ -223,9 +302,28 @@ def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> Tr
     # DDP (configs/train/ddp.yaml): every rank logs the same full-batch values, no sync needed
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     threads = torch.get_num_threads()
+    argv = None if args is None else (dict(args) if isinstance(args, Mapping) else list(args))
+    _check_config_files(sys.argv[1:] if argv is None else argv)
     try:
-        cli = build_cli(None if args is None else (dict(args) if isinstance(args, Mapping)
-                                                   else list(args)))
+        try:
+            cli = build_cli(argv)
+        except MisconfigurationException as error:
+            raise ConfigError(f"{_first_line(error)} Fix: correct that --trainer option (see "
+                              "python -m deepalign.train --help).") from error
+        except ValueError as error:
+            if "numpy accepts from 0 to" in str(error):  # Lightning's seed_everything
+                raise ConfigError(f"seed_everything: expected an int in 0..{2**32 - 1}, got "
+                                  f"{_first_line(error).split(' is not')[0]}. Fix: e.g. 0.") \
+                    from None
+            cause = _deepalign_cause(error)
+            if cause is None:
+                raise
+            raise ConfigError(str(cause)) from error
+        _check_monitors(cli)
+        root = Path(str(cli.trainer.default_root_dir))
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"trainer.default_root_dir: {root} is a file, not a directory. "
+                              "Fix: pass a directory (e.g. runs).")
         if cli.config.get("torch_threads") is not None:
             if cli.config["torch_threads"] < 1:
                 raise ConfigError(f"torch_threads: expected an int >= 1 or null, got "

@@ -1,0 +1,55 @@
+"""`python -m deepalign.train` refuses bad configurations with a clean error and writes
+nothing (issue 16): Lightning's own misconfigurations, seeds numpy cannot take, our classes'
+errors wrapped by jsonargparse, unknown monitors, a root directory that is a file, and
+config files that are not UTF-8 or empty."""
+
+import pytest
+
+from deepalign.train import main
+
+CASES = {
+    "negative max_epochs": (["--trainer.max_epochs", "-3"], "`max_epochs` must be a non-negative"),
+    "gpu without a gpu": (["--trainer.accelerator", "gpu"], "No supported gpu backend found"),
+    "devices 0": (["--trainer.devices", "0"], "`Trainer(devices='0')` value is not a valid"),
+    "negative seed": (["--seed_everything", "-1"], "seed_everything: expected an int in 0.."),
+    "huge seed": (["--seed_everything", str(10**20)], "seed_everything: expected an int in 0.."),
+    "bogus head": (["--model.encoder.init_args.head", "bogus"], "'head' should be one of"),
+    "bogus backbone": (["--model.encoder.init_args.backbone", "/nonexistent/dir"],
+                       "'backbone' directory '/nonexistent/dir' does not exist"),
+    "bogus early stopping monitor": (["--early_stopping.monitor", "bogus/x"],
+                                     "early_stopping.monitor: 'bogus/x' is not a metric"),
+    "bogus checkpoint monitor": (["--checkpoint.monitor", "bogus/x"],
+                                 "checkpoint.monitor: 'bogus/x' is not a metric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_configuration_exits_2_and_writes_nothing(tmp_path, capsys, case):
+    argv, part = CASES[case]
+    root = tmp_path / "runs"
+    assert main(["--trainer.default_root_dir", str(root), "--data.max_items", "60", *argv]) == 2
+    error = capsys.readouterr().err
+    assert part in error and "Traceback" not in error
+    assert not root.exists()
+
+
+def test_root_directory_that_is_a_file(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["--trainer.default_root_dir", str(afile), "--data.max_items", "60"]) == 2
+    error = capsys.readouterr().err
+    assert f"trainer.default_root_dir: {afile} is a file, not a directory" in error
+    assert afile.read_text() == "x"
+
+
+@pytest.mark.parametrize("content, part", [(b"trainer:\n  max_epochs: 1\n# \xff\n", "not UTF-8"),
+                                           (b"", "the file is empty"),
+                                           (b"# only a comment\n", "the file is empty")])
+def test_bad_config_files_name_the_file(tmp_path, capsys, content, part):
+    config = tmp_path / "mine.yaml"
+    config.write_bytes(content)
+    root = tmp_path / "runs"
+    assert main(["--config", str(config), "--trainer.default_root_dir", str(root)]) == 2
+    error = capsys.readouterr().err
+    assert f"--config {config}: {part}" in error
+    assert not root.exists()
