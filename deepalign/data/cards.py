@@ -41,6 +41,7 @@ from deepalign.data.registry import list_datasets, load_dataset
 from deepalign.data.user import load_user_dataset
 from deepalign.data.validation import describe
 from deepalign.errors import ConfigError, DataError
+from deepalign.yaml_load import DuplicateKeyError, load_yaml
 
 __all__ = ["CARD_SUFFIXES", "dataset_label", "is_user_dataset", "open_dataset", "read_card"]
 
@@ -121,7 +122,9 @@ def _load_card_file(path: Path) -> dict[str, Any]:
                         "UTF-8.") from error
     try:
         data = (tomllib.loads(text) if path.suffix.lower() == ".toml"
-                else yaml.safe_load(text))
+                else load_yaml(text))
+    except DuplicateKeyError as error:
+        raise DataError(f"{path}: {error}") from None
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
         what = "TOML" if path.suffix.lower() == ".toml" else "YAML"
         detail = " ".join(str(error).split())

@@ -17,35 +17,11 @@ from typing import Any, TypeVar
 import yaml
 
 from deepalign.errors import ConfigError
+from deepalign.yaml_load import DuplicateKeyError, load_yaml
 
 __all__ = ["build_dataclass", "read_yaml_mapping"]
 
 T = TypeVar("T")
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses a mapping holding one key twice (PyYAML keeps the
-    last silently, so a recipe could run with a setting its author did not see)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            try:
-                hash(key)
-            except TypeError:  # SafeLoader itself refuses an unhashable key
-                continue
-            if key in seen:
-                raise _DuplicateKey(f"line {line}: key {key!r} appears twice in one mapping "
-                                    f"(first at line {seen[key]}); YAML would keep only the "
-                                    "last. Fix: keep one.")
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -69,8 +45,8 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: the file is empty; write a recipe with at least one study "
                           "section (see configs/study/quick.yaml).")
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no object is built
-    except _DuplicateKey as error:
+        data = load_yaml(text)  # a SafeLoader: no object is built
+    except DuplicateKeyError as error:
         raise ConfigError(f"{file}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{file}: not valid YAML ({error}); fix the syntax.") from error

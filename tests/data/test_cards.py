@@ -101,6 +101,8 @@ BAD_CARDS = {
     "empty": ("", ["expected a mapping", "empty file"]),
     "not utf-8": (b"items: \xff\xfe.csv\n", ["not UTF-8"]),
     "ignore_diagonal text": (BASE + "ignore_diagonal: maybe\n", ["true or false"]),
+    "duplicated key": (BASE + "items: other.csv\n", ["key 'items' appears twice",
+                                                     "first at line 1"]),
 }
 
 
