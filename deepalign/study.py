@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     except StudyTaskError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the disk: read-only, full, no permission
+        from pathlib import Path
+
+        from deepalign.studies.results import disk_error
+
+        print(f"error: {disk_error(Path(error.filename or args.out), error)}", file=sys.stderr)
+        return 2
     print(
         f"{result.n_run} runs done, {result.n_skipped} already written, {result.n_cells} in the "
         f"grid ({result.seconds:.1f} s); results: {result.table}\n"

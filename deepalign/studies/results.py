@@ -18,6 +18,7 @@ batch) is kept once: rows are deduplicated by `cell_id` on read. The schema is f
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import math
@@ -127,13 +128,17 @@ def _csv_text(rows: Iterable[Mapping[str, object]]) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)  # never a 0-byte temporary part left behind
+        raise disk_error(path, error) from error
     try:
         directory = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -142,6 +147,18 @@ def _atomic_write(path: Path, text: str) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def disk_error(path: Path, error: OSError) -> DataError:
+    """A write that failed on the disk, as a `DataError` naming the path and what to do."""
+    fixes = {errno.ENOSPC: "free space on that disk (or pass another --out); finished cells "
+                           "are kept, so re-running resumes",
+             errno.EDQUOT: "free space within your quota (or pass another --out)",
+             errno.EACCES: "make the directory writable, or pass another --out",
+             errno.EPERM: "make the directory writable, or pass another --out",
+             errno.EROFS: "the disk is read-only: pass an --out on a writable disk"}
+    fix = fixes.get(error.errno, "check the disk and the directory's permissions")
+    return DataError(f"{path}: cannot write ({error.strerror or error}). Fix: {fix}.")
 
 
 class ResultsTable:

@@ -3,6 +3,8 @@ their limits, duplicate or colliding levels, bad devices, negative seeds, non-fi
 duplicated YAML keys, empty lists, --threads 0, a negative split seed. Exit 2, a message
 naming the recipe (or option) and the fix, and no --out directory."""
 
+from pathlib import Path
+
 import pytest
 
 from deepalign.study import main as study_main
@@ -94,3 +96,51 @@ def test_two_studies_on_one_out_the_second_is_refused(tmp_path, capsys):
     assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0
     assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0
     assert "0 runs done, 8 already written" in capsys.readouterr().out
+
+
+def test_a_read_only_output_directory(tmp_path, capsys):
+    import os
+    import stat
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE)
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    # root writes into read-only directories; /sys refuses even root (EPERM)
+    out = Path("/sys/deepalign_out") if os.geteuid() == 0 else parent / "out"
+    if os.geteuid() == 0 and not Path("/sys").is_dir():
+        pytest.skip("no read-only place for root on this machine")
+    try:
+        assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 2
+    finally:
+        parent.chmod(stat.S_IRWXU)
+    error = capsys.readouterr().err
+    assert f"{out}: cannot write" in error and "Fix: make the directory writable" in error
+    assert "Traceback" not in error
+
+
+def test_a_full_disk_leaves_no_temporary_part(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from deepalign.studies import results
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE)
+    out = tmp_path / "out"
+    real_open = open
+
+    def full(path, mode="r", *args, **kwargs):  # the disk fills while a part is written
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode and str(path).endswith(".tmp") and "parts" in str(path):
+            handle.close()
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return handle
+
+    monkeypatch.setattr(results, "open", full, raising=False)
+    assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot write (No space left on device). Fix: free space on that disk" in error
+    assert not [p for p in out.rglob("*.tmp")]  # no 0-byte temporary part left behind
+    monkeypatch.undo()
+    assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0  # resumes
