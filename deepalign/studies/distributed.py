@@ -33,6 +33,7 @@ from typing import Any
 
 from deepalign.errors import ConfigError, DeepAlignError
 from deepalign.studies.grid import Cell, batches
+from deepalign.studies.ray_reaper import session_pids, start_reaper
 from deepalign.studies.results import ResultsStore
 from deepalign.studies.runner import DEFAULT_MEMORY_BUDGET, GridRun, simulate_batch
 
@@ -164,6 +165,8 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
                 "explicit address otherwise)."
             ) from error
         started = True
+        if options.address is None:  # a local instance dies with this driver, even killed
+            start_reaper(session_pids(ray))
     try:
         yield ray
     finally:
