@@ -26,7 +26,7 @@ __all__ = ["SIZE_LIMITS", "check_device", "size_limit", "validate_study_config"]
 
 #: Upper bounds on a recipe's sizes, checked before anything is allocated or run; each can
 #: be raised with its environment variable (`_LIMIT_VARIABLE`).
-SIZE_LIMITS = {"steps": 100_000, "seeds": 100_000, "levels": 10_000}
+SIZE_LIMITS = {"steps": 100_000, "seeds": 100_000, "levels": 10_000, "cells": 10_000_000}
 _LIMIT_VARIABLE = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS}
 
 
@@ -217,6 +217,7 @@ def validate_study_config(config: StudyConfig) -> None:
             )
     if (b := config.benchmark) is not None:
         _check_benchmark(config, b)
+    check_limit("seeds x values x agents x kernels (the grid)", "cells", _cell_bound(config))
     if (t := config.trained) is not None:
         check_nonempty("trained.values", t.values)
         check_nonempty("trained.agents", t.agents)
@@ -252,6 +253,28 @@ def validate_study_config(config: StudyConfig) -> None:
                         f"{src}: key 'trained.transfer.runs.{name}' is not one of "
                         f"'trained.transfer.train_datasets' {list(x.train_datasets)}."
                     )
+
+
+def _cell_bound(config: StudyConfig) -> int:
+    """An upper bound on the grid's cells (runs), from the recipe alone: seeds x values x
+    agents x kernels or levels (x variants, x encoder seeds, + references and controls),
+    so a recipe that would list billions of cells is refused before the list is built."""
+    def seeds(section_seeds) -> int:
+        chosen = config.seeds if section_seeds is None else section_seeds
+        return len(seed_list(chosen)) if isinstance(chosen, tuple) else int(chosen)
+
+    total = 0
+    if (s := config.synthetic) is not None:
+        total += (seeds(s.seeds) * len(s.values) * len(s.agents) * len(s.variants())
+                  * (len(level_list(s.levels)) + 2))
+    if (r := config.real) is not None:
+        total += seeds(r.seeds) * (len(r.values) + 1) * len(r.agents) * len(r.kernels)
+    if (t := config.trained) is not None:
+        encoder_seeds = (len(t.encoder_seeds) if isinstance(t.encoder_seeds, tuple)
+                         else int(t.encoder_seeds))
+        total += (seeds(t.seeds) * len(t.values) * len(t.agents) * encoder_seeds
+                  * (t.dose_points + 8))
+    return total
 
 
 def _check_user_dataset(src: str, key: str, spec: str, values: tuple[str, ...] | None,

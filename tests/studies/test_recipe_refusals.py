@@ -144,3 +144,14 @@ def test_a_full_disk_leaves_no_temporary_part(tmp_path, capsys, monkeypatch):
     assert not [p for p in out.rglob("*.tmp")]  # no 0-byte temporary part left behind
     monkeypatch.undo()
     assert study_main([str(recipe), "--out", str(out), "--no-progress"]) == 0  # resumes
+
+
+def test_a_grid_too_large_is_refused_before_it_is_built(tmp_path, capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE.replace("seeds: 2", "seeds: 90000").replace("levels: 2",
+                                                                        "levels: 5000"))
+    out = tmp_path / "out"
+    assert study_main([str(recipe), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "above the limit of 10000000 cells" in error and "DEEPALIGN_MAX_CELLS" in error
+    assert not out.exists()
