@@ -210,11 +210,11 @@ def _deepalign_cause(error: BaseException) -> BaseException | None:
     return None
 
 
-def _check_config_files(argv: Sequence[str] | Mapping[str, Any]) -> None:
+def _check_config_files(argv: Sequence[str] | Mapping[str, Any]) -> list[str]:
     """Each `--config FILE` readable UTF-8 YAML with at least one key, before jsonargparse
-    reads it (it gave a raw UnicodeDecodeError and "Unexpected config:")."""
+    reads it (it gave a raw UnicodeDecodeError and "Unexpected config:"); the files."""
     if isinstance(argv, Mapping):
-        return
+        return []
     items = list(argv)
     paths = [items[k + 1] for k, a in enumerate(items[:-1]) if a == "--config"]
     paths += [a.split("=", 1)[1] for a in items if a.startswith("--config=")]
@@ -232,6 +232,7 @@ def _check_config_files(argv: Sequence[str] | Mapping[str, Any]) -> None:
             raise ConfigError(f"--config {path}: the file is empty (or only comments). Fix: "
                               "write at least one key (see configs/train/*.yaml), or drop "
                               "--config.")
+    return [str(path) for path in paths]
 
 
 #: Splits whose measures are logged at every validation (`AlignmentModule`).
@@ -303,10 +304,16 @@ def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> Tr
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     threads = torch.get_num_threads()
     argv = None if args is None else (dict(args) if isinstance(args, Mapping) else list(args))
-    _check_config_files(sys.argv[1:] if argv is None else argv)
+    configs = _check_config_files(sys.argv[1:] if argv is None else argv)
     try:
         try:
             cli = build_cli(argv)
+        except SystemExit as stop:  # jsonargparse printed usage and its error, naming no file
+            if stop.code not in (0, None) and configs:
+                print(f"error: in the options given, which include --config "
+                      f"{', '.join(configs)}: the key named above may be in that file.",
+                      file=sys.stderr)
+            raise
         except MisconfigurationException as error:
             raise ConfigError(f"{_first_line(error)} Fix: correct that --trainer option (see "
                               "python -m deepalign.train --help).") from error

@@ -53,3 +53,14 @@ def test_bad_config_files_name_the_file(tmp_path, capsys, content, part):
     error = capsys.readouterr().err
     assert f"--config {config}: {part}" in error
     assert not root.exists()
+
+
+def test_an_unknown_key_in_a_config_file_names_the_file(tmp_path, capsys):
+    config = tmp_path / "mine.yaml"
+    config.write_text("trainer:\n  max_epochz: 1\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(config), "--trainer.default_root_dir", str(tmp_path / "runs")])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "max_epochz" in error and f"--config {config}" in error
+    assert not (tmp_path / "runs").exists()
