@@ -253,7 +253,7 @@ def _check_monitors(cli: AlignmentCLI) -> None:
             if not isinstance(callback, callback_type):
                 continue
             monitor = getattr(callback, "monitor", None)
-            if monitor is None or monitor in known or monitor.startswith(("preserve/",
+            if monitor is None or monitor in known or monitor.startswith(("preserve/", "value/",
                                                                            *extras)):
                 continue
             raise ConfigError(
