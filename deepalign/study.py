@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                               "e.g. --threads 1.")
         config = load_study_config(args.config)
         if args.device is not None:
-            check_device(args.device, "--device")
             config = replace(config, device=args.device)
+        # a Ray cluster's workers may have a device this driver lacks
+        if not (args.backend == "ray" and args.address is not None):
+            check_device(config.device, "--device" if args.device is not None
+                         else f"{args.config}: key 'device'")
         result = run_study(config, args.out, progress=not args.no_progress,
                            log=lambda line: print(line, file=sys.stderr),
                            backend=args.backend,
@@ -87,11 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     except StudyTaskError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except OSError as error:  # the disk: read-only, full, no permission
+    except OSError as error:  # the disk: read-only, full, no permission; others propagate
         from pathlib import Path
 
-        from deepalign.studies.results import disk_error
+        from deepalign.studies.results import DISK_ERRNOS, disk_error
 
+        if error.errno not in DISK_ERRNOS:
+            raise
         print(f"error: {disk_error(Path(error.filename or args.out), error)}", file=sys.stderr)
         return 2
     print(

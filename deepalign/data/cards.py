@@ -70,7 +70,8 @@ def dataset_label(spec: str | os.PathLike[str]) -> str:
             name = _load_card_file(Path(text)).get("name")
         except DataError:
             name = None
-        if isinstance(name, str) and name.strip() and "/" not in name and "\\" not in name:
+        if (isinstance(name, str) and name.strip() and "/" not in name and "\\" not in name
+                and name.strip() not in (".", "..")):
             return name.strip()
     return Path(text).stem
 
@@ -210,7 +211,12 @@ def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
             out["thresholds"] = default_threshold
         return out
     if isinstance(values, list):
-        values = {_string(path, f"values[{k}]", v): {} for k, v in enumerate(values)}
+        names = [_string(path, f"values[{k}]", v) for k, v in enumerate(values)]
+        twice = next((v for v in names if names.count(v) > 1), None)
+        if twice is not None:
+            raise _card_error(path, "values", "each value column once", twice,
+                              "list it once.")
+        values = {name: {} for name in names}
     if not isinstance(values, dict) or not values:
         raise _card_error(path, "values", "a list of value columns or a mapping column -> "
                           "{scale, threshold}", values, "e.g. 'values: [justice, care]'.")

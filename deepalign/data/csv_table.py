@@ -100,8 +100,9 @@ class CsvTable:
             if option:
                 flag = "--" + option.replace("_", "-")
                 card = {"value_columns": "values"}.get(option, option)
-                fix += (f", or name the column to use ({flag} NAME on the command line, "
-                        f"{option}= in Python, {card}: in a dataset card)")
+                fix += (f", or name the column to use ({card}: in a dataset card, which "
+                        f"every command takes; {option}= in Python; {flag} NAME in "
+                        "python -m deepalign.data validate)")
             raise data_error(self.source, "header (line 1)",
                              f"a column {name!r}{' ' + purpose if purpose else ''}",
                              f"columns {list(self.header)}", fix)

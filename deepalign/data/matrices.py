@@ -82,6 +82,10 @@ def judgments_from_matrix(
     else:
         check_in_scale(raw, scale, source, locate_flat, kind)
     lo, hi = scale
+    if not np.isfinite(hi - lo) and np.abs(raw).max() <= _LARGEST:
+        raise data_error(source, "similarity_scale", "a scale whose range is a finite number",
+                         f"({lo:g}, {hi:g})", "declare the scale the scores were given on "
+                         "(e.g. 0..1 or 1..7)")
     if not np.isfinite(hi - lo) or np.abs(raw).max() > _LARGEST:
         k = int(np.argmax(np.abs(raw)))
         raise data_error(source, locate_flat(k), f"a {kind} within +-{_LARGEST:g}",

@@ -130,8 +130,9 @@ def _items(
                 "a column holding each item's text, named one of "
                 + ", ".join(repr(c) for c in TEXT_COLUMNS),
                 f"columns {list(table.header)}",
-                "rename that column, or name it with --text-column NAME (text_column= in "
-                "Python, text_column: in a dataset card)")
+                "rename that column, or name it in a dataset card (text_column: NAME; every "
+                "command takes a card), with text_column= in Python, or with --text-column "
+                "NAME in python -m deepalign.data validate")
         text_column = found[0]
     texts = table.column(text_column, "holding each item's text", option="text_column")
     if id_column is None and table.has("id"):
@@ -218,10 +219,12 @@ def _values(
     papered = [c for c in names if declared.get(c) is None] if paper else []
     if papered:
         lo, hi = PAPER_SCALE
-        notes.append(f"{table.source}: scale of {_listed(papered)} not declared; the file has "
-                     f"the paper's layout (text column 'action', ratings within {lo:g}-{hi:g}), "
-                     f"so the scale is {lo:g}-{hi:g} and the bad-action threshold its midpoint, "
-                     f"as in Wynn et al. (2024). {_DECLARE}")
+        message = (f"{table.source}: scale of {_listed(papered)} not declared; the file has "
+                   f"the paper's layout (text column 'action', ratings within {lo:g}-{hi:g}), "
+                   f"so the scale is {lo:g}-{hi:g} and the bad-action threshold its midpoint, "
+                   f"as in Wynn et al. (2024). {_DECLARE}")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        notes.append(message)
     threshold_map = _per_value(thresholds, names, "thresholds")
     value_thresholds = np.array([
         (lo + hi) / 2 if threshold_map.get(c) is None else float(threshold_map[c])
@@ -245,8 +248,9 @@ def _values(
 
 #: The value scale of the paper's release (Wynn et al. 2024): 0-100, threshold 50.
 PAPER_SCALE = (0.0, 100.0)
-_DECLARE = ("Declare the scale: --scale LO,HI on the command line, scales= in Python, or "
-            "values: {NAME: {scale: [LO, HI]}} in a dataset card")
+_DECLARE = ("Declare the scale in a dataset card (values: {NAME: {scale: [LO, HI]}}; every "
+            "command takes a card), with scales= in Python, or with --scale LO,HI in "
+            "python -m deepalign.data validate")
 
 
 def _listed(columns: list[str]) -> str:
@@ -256,9 +260,12 @@ def _listed(columns: list[str]) -> str:
 
 def _paper_layout(used: set[str], ratings: np.ndarray) -> bool:
     """The paper's release layout: the items' text in a column 'action' and every rating
-    within `PAPER_SCALE`."""
+    within `PAPER_SCALE`, some above 10."""
     lo, hi = PAPER_SCALE
-    return "action" in used and bool(np.all((ratings >= lo) & (ratings <= hi)))
+    # the ratings must use the 0-100 range (some above 10), so a 1-7 or 0-10 Likert file
+    # with an 'action' column keeps its observed range and a warning instead
+    return ("action" in used and bool(np.all((ratings >= lo) & (ratings <= hi)))
+            and float(ratings.max()) > 10.0)
 
 
 def _per_value(option: object, names: tuple[str, ...], label: str) -> dict:

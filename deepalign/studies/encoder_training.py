@@ -11,6 +11,7 @@ are the bandit's held-out items.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import warnings
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepalign.data import dataset_label
+from deepalign.data import dataset_label, is_user_dataset
 from deepalign.errors import CheckpointError, ConfigError, DeepAlignError
 from deepalign.studies.config import StudyConfig, seed_list
 from deepalign.studies.encoders import EncoderRun, dose_checkpoints
@@ -127,12 +128,23 @@ def _prune_checkpoints(run: EncoderRun, points: int) -> EncoderRun:
     return EncoderRun.read(run.directory, run.train_dataset, run.seed)
 
 
+def _label(dataset: str) -> str:
+    """The directory name of a training set's encoders: its label, plus a hash of the
+    resolved path for a user file (two files with one stem, or two cards with one name,
+    never share an encoder)."""
+    label = dataset_label(dataset)
+    if not is_user_dataset(dataset):
+        return label
+    digest = hashlib.sha256(str(Path(dataset).resolve()).encode()).hexdigest()[:8]
+    return f"{label}-{digest}"
+
+
 def _run(config: StudyConfig, out: Path, train_dataset: str, seed: int, cached: str | None,
          extra_args: Sequence[str], dose_points: int,
          log: Callable[[str], None], directory: Path | None = None) -> EncoderRun:
     if cached is not None:
         return EncoderRun.read(cached, train_dataset, seed)
-    directory = directory or out / "encoders" / dataset_label(train_dataset) / f"seed{seed}"
+    directory = directory or out / "encoders" / _label(train_dataset) / f"seed{seed}"
     try:
         run = EncoderRun.read(directory, train_dataset, seed)
         log(f"encoder {directory.relative_to(out)}: already trained, reusing {directory}")

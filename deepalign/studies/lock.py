@@ -36,6 +36,7 @@ def study_lock(out: Path) -> Iterator[None]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     handle = open(path, "a+", encoding="utf-8")
+    acquired = False
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,15 +47,17 @@ def study_lock(out: Path) -> Iterator[None]:
                 f"{out}: another `python -m deepalign.study` (pid {holder}) is writing into "
                 "this directory. Fix: wait for it to finish (then re-run: finished cells are "
                 "skipped), or pass another --out.") from None
+        acquired = True
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
     finally:
-        handle.close()  # closing the file drops the lock
-        if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
-            # a run refused before it wrote anything leaves no directory behind
+        # only the holder cleans up, and while it still holds the lock: a directory it
+        # created for a run that then wrote nothing is removed again
+        if acquired and created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
             path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 out.rmdir()
+        handle.close()  # closing the file drops the lock

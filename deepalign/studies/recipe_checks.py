@@ -41,8 +41,9 @@ def size_limit(what: str) -> int:
     return value if value > 0 else SIZE_LIMITS[what]
 
 
-def check_device(device: str, where: str) -> None:
-    """Refuse a torch device string torch does not parse, or one this machine lacks."""
+def check_device(device: str, where: str, available: bool = True) -> None:
+    """Refuse a torch device string torch does not parse, or (with `available`) one this
+    machine lacks."""
     import torch
 
     try:
@@ -50,19 +51,22 @@ def check_device(device: str, where: str) -> None:
     except (RuntimeError, TypeError, ValueError):
         raise ConfigError(f"{where}: {device!r} is not a torch device. Fix: 'cpu', 'cuda', "
                           "'cuda:1' or 'mps'.") from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{where}: {device!r}: the engine runs on 'cpu', 'cuda' or 'mps'. "
+                          "Fix: pick one of those.")
+    if not available:
+        return
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{where}: {device!r} asks for CUDA, which this machine does not "
-                          "have (torch.cuda.is_available() is False). Fix: use 'cpu'.")
+                          "have (torch.cuda.is_available() is False). Fix: use 'cpu' (or "
+                          "--device cpu).")
     if parsed.type == "cuda" and parsed.index is not None \
             and parsed.index >= torch.cuda.device_count():
         raise ConfigError(f"{where}: {device!r}: this machine has "
                           f"{torch.cuda.device_count()} CUDA device(s). Fix: pick one of them.")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"{where}: {device!r} asks for MPS, which this machine does not "
-                          "have. Fix: use 'cpu'.")
-    if parsed.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"{where}: {device!r}: the engine runs on 'cpu', 'cuda' or 'mps'. "
-                          "Fix: pick one of those.")
+                          "have. Fix: use 'cpu' (or --device cpu).")
 
 
 def validate_study_config(config: StudyConfig) -> None:
@@ -136,7 +140,9 @@ def validate_study_config(config: StudyConfig) -> None:
     if config.split_seed < 0:
         raise ConfigError(f"{src}: key 'split_seed' should be >= 0 but got "
                           f"{config.split_seed}.")
-    check_device(config.device, f"{src}: key 'device'")
+    # the syntax only: whether this machine has it is checked for the device the run uses
+    # (after --device), in `deepalign.study`
+    check_device(config.device, f"{src}: key 'device'", available=False)
     check_positive("batch_runs", config.batch_runs)
     check_positive("memory_budget_mb", config.memory_budget_mb)
     if not 0.0 < config.heldout_fraction < 1.0:
@@ -174,6 +180,8 @@ def validate_study_config(config: StudyConfig) -> None:
                 raise ConfigError(f"{src}: key '{key}' lists a name twice: {list(names)}.")
         check_seeds("synthetic.seeds", s.seeds)
         check_horizon("synthetic.horizon", s.horizon)
+        if isinstance(s.levels, int):  # before expanding it into a tuple
+            check_limit("synthetic.levels", "levels", s.levels)
         levels = level_list(s.levels)
         if not levels or any(not 0.0 <= level <= 1.0 for level in levels):
             raise ConfigError(
@@ -265,8 +273,9 @@ def _cell_bound(config: StudyConfig) -> int:
 
     total = 0
     if (s := config.synthetic) is not None:
+        levels = s.levels if isinstance(s.levels, int) else len(s.levels)
         total += (seeds(s.seeds) * len(s.values) * len(s.agents) * len(s.variants())
-                  * (len(level_list(s.levels)) + 2))
+                  * (levels + 2))
     if (r := config.real) is not None:
         total += seeds(r.seeds) * (len(r.values) + 1) * len(r.agents) * len(r.kernels)
     if (t := config.trained) is not None:

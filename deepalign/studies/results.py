@@ -149,6 +149,10 @@ def _atomic_write(path: Path, text: str) -> None:
         os.close(directory)
 
 
+#: The errnos of a disk that refuses a write (full, over quota, no permission, read-only).
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
 def disk_error(path: Path, error: OSError) -> DataError:
     """A write that failed on the disk, as a `DataError` naming the path and what to do."""
     fixes = {errno.ENOSPC: "free space on that disk (or pass another --out); finished cells "

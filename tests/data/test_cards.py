@@ -101,6 +101,8 @@ BAD_CARDS = {
     "empty": ("", ["expected a mapping", "empty file"]),
     "not utf-8": (b"items: \xff\xfe.csv\n", ["not UTF-8"]),
     "ignore_diagonal text": (BASE + "ignore_diagonal: maybe\n", ["true or false"]),
+    "value twice": (BASE + "values: [care, care]\n", ["values: expected each value column "
+                                                       "once"]),
     "duplicated key": (BASE + "items: other.csv\n", ["key 'items' appears twice",
                                                      "first at line 1"]),
 }
@@ -235,3 +237,11 @@ def test_the_shipped_own_data_recipe_is_valid(monkeypatch):
     monkeypatch.chdir(EXAMPLE.parents[1])  # its paths are relative to the repository root
     config = load_study_config("configs/study/own_data.yaml")
     assert config.real.dataset == "examples/synthetic_actions/card.yaml"
+
+
+def test_a_likert_file_with_an_action_column_is_not_the_papers_layout(tmp_path):
+    path = tmp_path / "likert.csv"
+    path.write_text("id,action,care\na,hug someone,6\nb,hit someone,1\nc,help someone,7\n")
+    with pytest.warns(UserWarning, match="not declared; using the observed range"):
+        data = open_dataset(path)
+    assert data.values.scales == ((1.0, 7.0),) and data.values.thresholds.tolist() == [4.0]

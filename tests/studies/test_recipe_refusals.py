@@ -45,6 +45,10 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_bad_recipe_is_refused_and_writes_nothing(tmp_path, capsys, case):
+    import torch
+
+    if case == "cuda without cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
     text, parts = CASES[case]
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(text)
@@ -155,3 +159,21 @@ def test_a_grid_too_large_is_refused_before_it_is_built(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "above the limit of 10000000 cells" in error and "DEEPALIGN_MAX_CELLS" in error
     assert not out.exists()
+
+
+def test_device_override_wins_over_the_recipe(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE + "device: cuda\n")
+    assert study_main([str(recipe), "--out", str(tmp_path / "out"), "--device", "cpu",
+                       "--no-progress"]) == 0
+
+
+def test_a_huge_int_levels_is_refused_without_expanding_it(tmp_path, capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(BASE.replace("levels: 2", "levels: 1000000000000"))
+    assert study_main([str(recipe), "--out", str(tmp_path / "out")]) == 2
+    assert "'synthetic.levels' is 1000000000000, above the limit" in capsys.readouterr().err

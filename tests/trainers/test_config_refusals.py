@@ -25,6 +25,10 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_configuration_exits_2_and_writes_nothing(tmp_path, capsys, case):
+    import torch
+
+    if case == "gpu without a gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
     argv, part = CASES[case]
     root = tmp_path / "runs"
     assert main(["--trainer.default_root_dir", str(root), "--data.max_items", "60", *argv]) == 2
