@@ -71,8 +71,8 @@ def load_user_dataset(
             columns; ``()`` = none.
         scales: the declared ``(lo, hi)`` of every value, or a mapping value -> scale. A value
             without a declared scale gets 0-100 when the file has the paper's layout (text
-            column ``action``, every rating within 0-100; a note says so), else its observed
-            (min, max), with a warning.
+            column ``action``, every rating within 0-100, some above 10; a note and a warning
+            say so), else its observed (min, max), with a warning.
         kind: ``"similarity"`` (higher = more alike) or ``"distance"``; declared, never guessed.
         similarity_scale: ``(lo, hi)`` of the similarity scores; None = ``(0, 1)`` for
             similarities inside [0, 1], else their (min, max); ``(0, max)`` for distances.
