@@ -157,6 +157,7 @@ def read_csv_table(
     """
     source = os.fspath(path)
     text = read_text(path)
+    raw_lines = text.splitlines()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
                         skipinitialspace=skip_initial_space, strict=True)
     rows: list[tuple[str, ...]] = []
@@ -175,6 +176,8 @@ def read_csv_table(
                 continue
             if names is None:
                 names = tuple(str(k) for k in range(len(cells)))
+            if start == reader.line_num:  # a one-line record: its raw text is at hand
+                _check_stray_quotes(cells, raw_lines[start - 1], source, start, names)
             if len(cells) != len(names) and not ragged:
                 raise data_error(
                     source, f"line {start}", f"{len(names)} fields like the header",
@@ -203,6 +206,20 @@ def read_csv_table(
     for name in required:
         table.index(name)
     return table
+
+
+def _check_stray_quotes(cells: tuple[str, ...], raw: str, source: str, line: int,
+                        names: tuple[str, ...] | None) -> None:
+    """A quote inside a cell that was not quoted as a whole (`hug "someone`) is a typo the
+    csv module keeps as text; a quoted cell's inner quotes are doubled in the raw line, so a
+    cell whose quote appears verbatim there was never quoted."""
+    for k, cell in enumerate(cells):
+        if '"' in cell and cell in raw and f'"{cell.replace(chr(34), chr(34) * 2)}"' not in raw:
+            column = names[k] if names is not None and k < len(names) else str(k + 1)
+            raise data_error(source, f"line {line}, column {column!r}",
+                             "quotes only around a whole cell", describe(cell),
+                             'quote the whole cell and double the quotes inside it '
+                             '("say ""hi""") or remove the stray quote')
 
 
 def _check_delimiter(names: tuple[str, ...], delimiter: str, source: str, line: int) -> None:

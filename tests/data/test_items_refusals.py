@@ -92,3 +92,12 @@ def test_rater_counts_are_whole_numbers(tmp_path, count):
                  "pairs.csv")
     with pytest.raises(DataError, match=r"pairs\.csv: line 2.*n_raters.*expected a whole count"):
         load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
+
+
+def test_a_stray_quote_is_refused_and_a_quoted_one_kept(tmp_path):
+    stray = _csv(tmp_path, 'id,text,v\na,hug "someone,1\nb,hit someone,2\n')
+    with pytest.raises(DataError, match="line 2, column 'text': expected quotes only around a "
+                                        "whole cell"):
+        load_user_dataset(stray, scales=(0, 100))
+    quoted = _csv(tmp_path, 'id,text,v\na,hug someone,1\nb,"say ""hi""",2\n', "quoted.csv")
+    assert load_user_dataset(quoted, scales=(0, 100)).items.texts[1] == 'say "hi"'
