@@ -47,7 +47,8 @@ ACTIONS = (
 )
 
 
-def main() -> None:
+def main(out: Path = HERE) -> None:
+    """Write actions.csv and survey_similarity.npy into `out` (default: this folder)."""
     rng = np.random.default_rng(2024)
     helps = np.array([h for _, h in ACTIONS])
     social = rng.uniform(-1, 1, len(ACTIONS))
@@ -63,8 +64,8 @@ def main() -> None:
     lines = ["action," + ",".join(VALUES)]
     lines += [f"{text}," + ",".join(f"{r:g}" for r in row)
               for (text, _), row in zip(ACTIONS, ratings)]
-    (HERE / "actions.csv").write_text("\n".join(lines) + "\n")
-    np.save(HERE / "survey_similarity.npy", similarity)
+    (out / "actions.csv").write_text("\n".join(lines) + "\n")
+    np.save(out / "survey_similarity.npy", similarity)
 
 
 if __name__ == "__main__":
