@@ -18,7 +18,8 @@ chosen on validation items: ``docs/generalization.md``.
     python -m deepalign.train --ckpt_path RUN/checkpoints/last.ckpt   # resume
     python -m deepalign.train --ckpt_path last          # resume the newest run (or start one)
     python -m deepalign.train --config configs/train/ddp.yaml         # DDP, 2 CPU processes
-    python -m deepalign.train --help                           # every option, typed
+    python -m deepalign.train --help                           # the options most runs need
+    python -m deepalign.train --help-all                       # every option, typed (1,300 lines)
 
 Options are LightningCLI's: ``--config FILE`` (YAML), ``--trainer.*``, ``--model.*``
 (`trainers.AlignmentModule`), ``--data.*`` (`trainers.AlignmentDataModule`),
@@ -91,8 +92,44 @@ def _gain(row: dict[str, Any]) -> float | None:
     return after - before
 
 
+SHORT_HELP = """usage: python -m deepalign.train [--config FILE] [OPTIONS]
+
+Train an encoder toward human similarity judgments (default: the recipe in
+configs/train/default.yaml on spa-verb). The options most runs need:
+
+  --config FILE                      a YAML recipe (configs/train/*.yaml)
+  --seed_everything N                seed; also picks the held-out items (default 0)
+  --data.dataset NAME|CSV|CARD       a bundled set, your items CSV or a dataset card
+  --data.similarity FILE             with an items CSV: its similarity file (.npy/.csv)
+  --data.heldout_fraction F          items never trained on (default 0.3)
+  --trainer.max_epochs N             most epochs (default 500; early stopping ends sooner)
+  --trainer.default_root_dir DIR     where runs go (default runs)
+  --model.learning_rate LR           AdamW learning rate (default 1e-3)
+  --model.preservation_weight W      keep unlabeled texts' similarities (default 30; 0 off)
+  --model.encoder.init_args.backbone NAME   a zoo encoder (python -m deepalign.encoders list)
+  --model.encoder.init_args.head H   identity | linear | mlp | lowrank (default linear)
+  --early_stopping.monitor M         default val/spearman; or val_new/spearman
+  --early_stopping.patience N        checks without improvement (default 80)
+  --ckpt_path PATH|last              resume a run (weights-only, checked first)
+  --print_config                     print the resolved recipe and exit
+
+Every option, typed, with its default: python -m deepalign.train --help-all
+"""
+
+
 def main(args: Sequence[str] | None = None) -> int:
-    """Run the CLI; 0 on success, 2 on a configuration or data error (message on stderr)."""
+    """Run the CLI; 0 on success, 2 on a configuration or data error (message on stderr).
+    ``--help`` prints the options most runs need; ``--help-all`` LightningCLI's full list."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if "--help-all" in argv:
+        argv = ["--help" if a == "--help-all" else a for a in argv]
+        if args is None:  # LightningCLI reads sys.argv itself (and warns when given both)
+            sys.argv[1:] = argv
+        else:
+            args = argv
+    elif "--help" in argv or "-h" in argv:
+        print(SHORT_HELP, end="")
+        return 0
     try:
         run = train_alignment(args)
     except RunFinished as finished:

@@ -68,3 +68,18 @@ def test_an_unknown_key_in_a_config_file_names_the_file(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "max_epochz" in error and f"--config {config}" in error
     assert not (tmp_path / "runs").exists()
+
+
+def test_help_is_short_and_help_all_is_everything(capsys):
+    assert main(["--help"]) == 0
+    short = capsys.readouterr().out
+    assert len(short.splitlines()) < 40
+    for option in ("--data.dataset", "--data.similarity", "--trainer.max_epochs", "--ckpt_path",
+                   "--help-all"):
+        assert option in short
+    with pytest.raises(SystemExit) as stop:
+        main(["--help-all"])
+    assert stop.value.code == 0
+    everything = capsys.readouterr().out
+    assert len(everything.splitlines()) > 500 and "--trainer.accumulate_grad_batches" in everything
+    assert "required" not in everything  # no defaulted option is marked required
