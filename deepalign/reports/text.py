@@ -373,12 +373,9 @@ def trained_text(analysis: TrainedAnalysis) -> list[str]:
                 verdict = f"no: alignment rose but it gave {worse_names} (worse)"
             else:
                 verdict = "not measurably: alignment rose but no metric changed beyond chance"
-                if small:
-                    verdict += (f" (only {n_units} paired units, too few for the Wilcoxon test "
-                                f"to reach p < {ALPHA})")
-            if small and (improved or worsened or not gained):
-                verdict += (f" (only {n_units} paired units: too few for a Wilcoxon test, "
-                            f"which needs at least {MIN_WILCOXON_N})")
+            if small:  # then no change counts as clear (`_clear`), whatever the verdict
+                verdict += (f" (only {n_units} paired units, too few for the Wilcoxon test "
+                            f"to reach p < {ALPHA})")
             elif (improved or worsened) and n_units < FEW_UNITS:
                 verdict += (f" (caveat: this rests on only {n_units} paired units from "
                             f"{gain.n} encoder seeds; one seed or value can move it, so run "

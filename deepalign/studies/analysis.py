@@ -54,6 +54,7 @@ __all__ = [
     "analyse_trained",
     "convergence_metric",
     "paper_cells",
+    "synthetic_condition",
     "synthetic_conditions",
     "synthetic_rows",
 ]
@@ -150,6 +151,13 @@ def synthetic_conditions(table: ResultsTable) -> tuple[str, ...]:
     return tuple(str(c) for c in rows.unique("condition") if c != REFERENCE_CONDITION)
 
 
+def synthetic_condition(table: ResultsTable, condition: str | None = None) -> str:
+    """`condition`, or by default the table's first study 1 variant."""
+    if condition is not None:
+        return condition
+    return (synthetic_conditions(table) or (REFERENCE_CONDITION,))[0]
+
+
 def synthetic_rows(table: ResultsTable, condition: str) -> ResultsTable:
     """Study 1's rows of one variant, with the legacy "reference" rows."""
     return ResultsTable([r for r in table.where(study="synthetic").rows
@@ -167,8 +175,7 @@ def analyse_synthetic(table: ResultsTable, alignment_column: str = "alignment_tr
     """Study 1 from the rows with `study == "synthetic"` of one variant (None when there
     are none): `condition` (e.g. "gp-sample:block"), default the table's first. Variants
     are never pooled: they differ in items and rewards."""
-    if condition is None:
-        condition = (synthetic_conditions(table) or (REFERENCE_CONDITION,))[0]
+    condition = synthetic_condition(table, condition)
     # tables from before variants put the reference kernels under condition "reference"
     rows = synthetic_rows(table, condition)
     if not len(rows):

@@ -22,11 +22,11 @@ from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
 from deepalign.studies.analysis import (
     KERNEL_FREE_AGENTS,
     REFERENCE_KERNELS,
-    synthetic_conditions,
+    synthetic_condition,
     synthetic_rows,
 )
 from deepalign.studies.curves import finite_mean
-from deepalign.studies.references import REFERENCE_CONDITION, UNIFORMITY_KERNEL
+from deepalign.studies.references import UNIFORMITY_KERNEL
 from deepalign.studies.results import ResultsTable
 from deepalign.studies.stats import mean_sem
 from deepalign.studies.trained_analysis import final_controls
@@ -94,9 +94,7 @@ def synthetic_plane(table: ResultsTable, alignment_column: str = "alignment_trai
     """Study 1, per kernel agent: one point per alignment level (labelled with its mean
     measured alignment), then reference kernels and kernel-free agents; one variant
     (`condition`, default the first) when the table has several."""
-    if condition is None:
-        condition = (synthetic_conditions(table) or (REFERENCE_CONDITION,))[0]
-    rows = synthetic_rows(table, condition)
+    rows = synthetic_rows(table, synthetic_condition(table, condition))
     free = _kernel_free(rows)
     panels: Panels = {}
     for agent in _kernel_agents(rows):
