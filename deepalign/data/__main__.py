@@ -13,6 +13,7 @@ On bad input ``validate`` (and ``show``) print a one-line ``error: ...`` on stde
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -27,10 +28,16 @@ __all__ = ["main"]
 
 
 def _pair(text: str) -> tuple[float, float]:
+    fix = ("Fix: give the lowest and the highest value the scale allows, lowest first, e.g. "
+           "0,100 (a negative one also as --scale=-4,4)")
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0,100, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0,100, got {text!r}. "
+                                         f"{fix}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise argparse.ArgumentTypeError(f"expected two finite numbers LO < HI, got {text!r}. "
+                                         f"{fix}")
     return lo, hi
 
 

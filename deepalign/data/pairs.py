@@ -79,11 +79,13 @@ def judgments_from_pairs(
     if n_raters is not None:
         n_raters = np.asarray(n_raters, dtype=np.float64)
         whole = np.isnan(n_raters) | (n_raters == np.round(n_raters))
-        bad = np.flatnonzero(np.isinf(n_raters) | (n_raters < 0) | ~whole)
+        bad = np.flatnonzero(np.isinf(n_raters) | (n_raters < 1) | ~whole)
         if bad.size:
             k = int(bad[0])
-            raise data_error(source, f"{locate(k)} (n_raters)", "a whole count >= 0 "
-                             "(empty = unknown)", f"{n_raters[k]:g}", "correct the count")
+            raise data_error(source, f"{locate(k)} (n_raters)", "a whole count >= 1: a "
+                             "judged pair had at least one rater (empty = unknown)",
+                             f"{n_raters[k]:g}", "correct the count, or drop a pair no one "
+                             "judged")
     if kind == "distance":
         bad = np.flatnonzero(scores < 0)
         if bad.size:

@@ -143,6 +143,7 @@ def _items(
     else:
         ids, id_name = table.column(id_column, "holding item ids", option="id_column"), id_column
     first_line: dict[str, int] = {}
+    text_line: dict[str, int] = {}
     for r, (item_id, text) in enumerate(zip(ids, texts)):
         if not item_id:
             raise data_error(table.source, table.where(r, id_name), "an item id",
@@ -161,7 +162,14 @@ def _items(
             raise data_error(table.source, table.where(r, id_name), "a unique item id",
                              f"{item_id!r}, already at line {first_line[item_id]}",
                              "remove the duplicate row or give it another id")
+        if text in text_line:
+            raise data_error(table.source, table.where(r, text_column), "a text no other item "
+                             "has", f"{describe(text)}, already at line {text_line[text]}",
+                             "merge the two rows or tell the items apart in their texts (an "
+                             "encoder gives equal texts equal embeddings, so no kernel could "
+                             "learn that they differ)")
         first_line[item_id] = table.lines[r]
+        text_line[text] = table.lines[r]
     return ItemSet(ids=ids, texts=texts), {id_name, text_column}, notes
 
 
@@ -318,6 +326,10 @@ def _pairs(
 ) -> tuple[SimilarityJudgments, list[str]]:
     table = read_csv_table(source, required=("item_a", "item_b"))
     other = "distance" if kind == "similarity" else "similarity"
+    if table.has(kind) and table.has(other):
+        raise data_error(source, "header (line 1)", f"one score column (kind={kind!r})",
+                         f"both a {kind!r} and a {other!r} column",
+                         "keep the column that holds the judgments and remove the other")
     if table.has(kind):
         column = kind
     elif table.has(other):

@@ -86,12 +86,36 @@ def test_a_pairs_header_with_a_misnamed_column_is_read_as_pairs(tmp_path):
         load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
 
 
-@pytest.mark.parametrize("count", ["2.5", "-1"])
+@pytest.mark.parametrize("count", ["2.5", "-1", "0"])
 def test_rater_counts_are_whole_numbers(tmp_path, count):
     pairs = _csv(tmp_path, f"item_a,item_b,similarity,n_raters\na,b,0.5,{count}\nb,c,0.2,3\n",
                  "pairs.csv")
-    with pytest.raises(DataError, match=r"pairs\.csv: line 2.*n_raters.*expected a whole count"):
+    with pytest.raises(DataError, match=r"pairs\.csv: line 2.*n_raters.*expected a whole "
+                                        r"count >= 1"):
         load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
+
+
+def test_two_items_with_one_text_are_refused(tmp_path):
+    path = _csv(tmp_path, "id,text,v\na,hug someone,1\nb,hug someone,2\n")
+    with pytest.raises(DataError, match=r"line 3, column 'text': expected a text no other item "
+                                        r"has, got 'hug someone', already at line 2"):
+        load_user_dataset(path, scales=(0, 5))
+
+
+def test_a_pairs_file_with_both_score_columns_is_refused(tmp_path):
+    pairs = _csv(tmp_path, "item_a,item_b,similarity,distance\na,b,0.2,0.8\n", "pairs.csv")
+    with pytest.raises(DataError, match=r"pairs\.csv: header \(line 1\): expected one score "
+                                        r"column .* got both a 'similarity' and a 'distance'"):
+        load_user_dataset(_items(tmp_path), pairs, scales=(0, 5))
+
+
+@pytest.mark.parametrize("scale", ["5,0", "0,inf", "1"])
+def test_a_bad_scale_on_the_command_line_names_the_option(tmp_path, capsys, scale):
+    with pytest.raises(SystemExit) as stop:
+        data_main(["validate", str(_items(tmp_path)), "--scale", scale])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --scale: expected" in error and "Fix: give the lowest" in error
 
 
 def test_a_stray_quote_is_refused_and_a_quoted_one_kept(tmp_path):
