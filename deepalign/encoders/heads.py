@@ -15,6 +15,7 @@ Initial values come from a `torch.Generator` the caller seeds; the global RNG is
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor, nn
@@ -90,6 +91,20 @@ class LowRankResidualHead(nn.Module):
         return x + (x @ self.V) @ self.U.T
 
 
+#: The widest layer a head may have before anything is allocated (a 1e10-wide head would
+#: try to allocate terabytes); the environment variable `DEEPALIGN_MAX_DIM` raises it.
+MAX_DIM = 65_536
+
+
+def max_dim() -> int:
+    """`MAX_DIM`, or the positive int in `DEEPALIGN_MAX_DIM`."""
+    try:
+        value = int(os.environ.get("DEEPALIGN_MAX_DIM", MAX_DIM))
+    except ValueError:
+        return MAX_DIM
+    return value if value > 0 else MAX_DIM
+
+
 def build_head(
     kind: str,
     input_dim: int,
@@ -106,6 +121,15 @@ def build_head(
         raise ConfigError(
             f"'head' should be one of {HEAD_KINDS} but got {kind!r}; pick one of those."
         )
+    limit = max_dim()
+    for name, value in (("output_dim", output_dim), ("hidden_dim", hidden_dim)):
+        if value is None and name == "output_dim":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise ConfigError(
+                f"'{name}' of the head should be an int in 1..{limit} but got {value!r} (a "
+                "layer that wide would not fit in memory); a few hundred is typical. Raise "
+                "the limit with the environment variable DEEPALIGN_MAX_DIM.")
     width = input_dim if output_dim is None else output_dim
     if kind in ("identity", "lowrank") and width != input_dim:
         raise ConfigError(

@@ -26,6 +26,7 @@ from deepalign.encoders.artifact import (
     sha256_file,
 )
 from deepalign.encoders.backbone import backbone_fingerprint, resolve_backbone_path
+from deepalign.encoders.heads import max_dim
 from deepalign.errors import CheckpointError, ConfigError
 
 
@@ -87,18 +88,24 @@ def load_encoder(
     return encoder.eval()
 
 
-#: The largest layer width an encoder.json may ask for before anything is allocated
-#: (a 1e10-wide head would try to allocate terabytes); `DEEPALIGN_MAX_DIM` raises it.
-MAX_DIM = 65_536
+#: The largest encoder.json read (MiB), checked before it is read; `DEEPALIGN_MAX_HEADER_MB`
+#: raises it.
+MAX_HEADER_MB = 32
+
+
+def _limit(variable: str, default: int) -> int:
+    """A positive int from the environment variable `variable`, else `default`."""
+    try:
+        value = int(os.environ.get(variable, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _check_sizes(config_path: Path, config: dict[str, Any]) -> None:
     """Refuse a dimension in `config` (a key ending in 'dim' or 'rank') that is not an int in
     [1, limit], before the class allocates it."""
-    try:
-        limit = max(1, int(os.environ.get("DEEPALIGN_MAX_DIM", MAX_DIM)))
-    except ValueError:
-        limit = MAX_DIM
+    limit = max_dim()
     for key, value in config.items():
         if not (key.endswith("dim") or key.endswith("rank")) or value is None:
             continue
@@ -115,11 +122,7 @@ def export_info(directory: str | os.PathLike) -> dict[str, Any]:
     split), ``{}`` for an export written without it. Reads `encoder.json` only;
     `CheckpointError` as `load_encoder` for a missing or malformed file."""
     config_path = Path(directory).expanduser() / CONFIG_FILE
-    training = _read_header(config_path).get("training", {})
-    if not isinstance(training, dict):
-        raise CheckpointError(f"{config_path}: 'training' should be a JSON object but is "
-                              f"{type(training).__name__}; re-export the encoder.")
-    return training
+    return _read_header(config_path).get("training", {})
 
 
 def _read_header(config_path: Path) -> dict[str, Any]:
@@ -128,6 +131,14 @@ def _read_header(config_path: Path) -> dict[str, Any]:
             f"{config_path} is missing; an exported encoder directory holds {CONFIG_FILE} and "
             f"{WEIGHTS_FILE}: re-export it with export_encoder(encoder, directory)."
         )
+    limit_mb = _limit("DEEPALIGN_MAX_HEADER_MB", MAX_HEADER_MB)
+    size = config_path.stat().st_size
+    if size > limit_mb * 2**20:
+        raise CheckpointError(
+            f"{config_path}: {size / 2**20:,.0f} MiB, above the {limit_mb} MiB an encoder.json "
+            "may have (export_encoder writes a few KB, a large lexical vocabulary a few MB); "
+            "it is not an export of this program: re-export the encoder, or raise the limit "
+            "with the environment variable DEEPALIGN_MAX_HEADER_MB.")
     try:
         header = json.loads(config_path.read_text(encoding="utf-8"))
     except RecursionError:
@@ -171,6 +182,9 @@ def _read_header(config_path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{config_path}: 'config' and 'tensors' should be JSON objects; re-export the encoder."
         )
+    if not isinstance(header.get("training", {}), dict):
+        raise CheckpointError(f"{config_path}: 'training' should be a JSON object but is "
+                              f"{type(header['training']).__name__}; re-export the encoder.")
     return header
 
 

@@ -252,6 +252,22 @@ def test_sizes_in_encoder_json_are_bounded_before_allocating(copy, key, value):
         load_encoder(copy)
 
 
+def test_an_over_large_encoder_json_is_refused_before_it_is_read(copy, monkeypatch):
+    monkeypatch.setenv("DEEPALIGN_MAX_HEADER_MB", "1")
+    _rewrite(copy, training={"padding": "x" * 2**21})
+    with pytest.raises(CheckpointError, match=r"encoder\.json: 2 MiB, above the 1 MiB .*"
+                                              "DEEPALIGN_MAX_HEADER_MB"):
+        load_encoder(copy)
+    monkeypatch.setenv("DEEPALIGN_MAX_HEADER_MB", "4")
+    assert load_encoder(copy).output_dim == 384
+
+
+def test_a_training_record_that_is_not_an_object_is_refused(copy):
+    _rewrite(copy, training=5)
+    with pytest.raises(CheckpointError, match="'training' should be a JSON object but is int"):
+        load_encoder(copy)
+
+
 def test_deeply_nested_encoder_json(copy):
     (copy / "encoder.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CheckpointError, match="nested too deeply"):
