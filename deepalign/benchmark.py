@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from deepalign.studies.benchmark_output import format_benchmark, write_benchmark
+    from deepalign.threads import check_threads
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(check_threads(args.threads, "--threads"))
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
     values = args.values or (QUICK_VALUES if args.quick else VALUE_NAMES)
     result = run_benchmark(args.encoders, values=values, seeds=seeds, horizon=args.horizon,

@@ -1,8 +1,13 @@
 """Exception types. Every error deepalign raises on user input derives from `DeepAlignError`.
 
 Messages name the file (where there is one), the field, line or cell, what was expected,
-what came, and the fix.
+what came, and the fix. `disk_error` turns a write the disk refused into a `DataError`.
 """
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
 
 
 class DeepAlignError(Exception):
@@ -19,3 +24,20 @@ class ConfigError(DeepAlignError, ValueError):
 
 class CheckpointError(DeepAlignError, ValueError):
     """A checkpoint or exported encoder is missing, truncated, tampered or of the wrong shape."""
+
+
+#: The errnos of a disk that refuses a write (full, over quota, no permission, read-only).
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def disk_error(path: Path, error: OSError, elsewhere: str = "pass another --out") -> DataError:
+    """A write that failed on the disk, as a `DataError` naming the path and what to do
+    (`elsewhere`: how to write somewhere else instead)."""
+    resumes = "; finished cells are kept, so re-running resumes" if "--out" in elsewhere else ""
+    fixes = {errno.ENOSPC: f"free space on that disk (or {elsewhere}){resumes}",
+             errno.EDQUOT: f"free space within your quota (or {elsewhere})",
+             errno.EACCES: f"make the directory writable, or {elsewhere}",
+             errno.EPERM: f"make the directory writable, or {elsewhere}",
+             errno.EROFS: f"the disk is read-only: {elsewhere}"}
+    fix = fixes.get(error.errno, "check the disk and the directory's permissions")
+    return DataError(f"{path}: cannot write ({error.strerror or error}). Fix: {fix}.")

@@ -60,19 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     from deepalign.studies import load_study_config, run_study
     from deepalign.studies.distributed import RayOptions, StudyTaskError
     from deepalign.studies.recipe_checks import check_device
+    from deepalign.threads import check_threads
 
-    torch.set_num_threads(max(1, args.threads))
     try:
+        torch.set_num_threads(check_threads(args.threads, "--threads"))
         if args.backend != "ray" and (args.address is not None or args.num_cpus is not None):
             raise ConfigError("--address and --num-cpus set up Ray, so they need --backend ray; "
                               "add it or drop them.")
         options = RayOptions(address=args.address, num_cpus=args.num_cpus,
-                             max_retries=args.max_retries, threads=max(1, args.threads),
+                             max_retries=args.max_retries, threads=args.threads,
                              gpus_per_task=args.gpus_per_task)
         options.check()
-        if args.threads < 1:
-            raise ConfigError(f"--threads: expected an int >= 1, got {args.threads}. Fix: "
-                              "e.g. --threads 1.")
         config = load_study_config(args.config)
         if args.device is not None:
             config = replace(config, device=args.device)
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # the disk: read-only, full, no permission; others propagate
         from pathlib import Path
 
-        from deepalign.studies.results import DISK_ERRNOS, disk_error
+        from deepalign.errors import DISK_ERRNOS, disk_error
 
         if error.errno not in DISK_ERRNOS:
             raise

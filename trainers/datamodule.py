@@ -115,6 +115,10 @@ class AlignmentDataModule(LightningDataModule):
         if pool_size < 0:
             raise ConfigError(f"data.pool_size: expected an int >= 0, got {pool_size}. "
                               "Fix: e.g. 1000, or 0 for no pool.")
+        if split_seed is not None and (isinstance(split_seed, bool) or not isinstance(
+                split_seed, int) or not 0 <= split_seed < 2**32):
+            raise ConfigError(f"data.split_seed: expected an int in 0..{2**32 - 1} or null (= "
+                              f"seed_everything), got {split_seed!r}. Fix: e.g. 0.")
         if not 0.0 < heldout_fraction < 1.0:
             raise ConfigError(f"data.heldout_fraction: expected a number in (0, 1), got "
                               f"{heldout_fraction}. Fix: e.g. 0.3.")

@@ -26,7 +26,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI  # noqa:
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
 from deepalign.data import dataset_label  # noqa: E402
-from deepalign.errors import ConfigError, DeepAlignError  # noqa: E402
+from deepalign.errors import DISK_ERRNOS, ConfigError, DeepAlignError, disk_error  # noqa: E402
+from deepalign.threads import check_threads  # noqa: E402
 from trainers.callbacks import AlignmentTensorBoard  # noqa: E402
 from trainers.checkpoints import (  # noqa: E402
     VerifiedCheckpoint,
@@ -131,6 +132,10 @@ class AlignmentEarlyStopping(EarlyStopping):
                  divergence_threshold: float | None = None,
                  check_on_train_epoch_end: bool | None = None,
                  log_rank_zero_only: bool = False) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ConfigError(f"early_stopping.patience: expected an int >= 0 (checks "
+                              f"without improvement before stopping), got {patience!r}. Fix: "
+                              "e.g. 80.")
         super().__init__(monitor=monitor, min_delta=min_delta, patience=patience,
                          verbose=verbose, mode=mode, strict=strict, check_finite=check_finite,
                          stopping_threshold=stopping_threshold,
@@ -188,6 +193,29 @@ def resolve_ckpt_path(cli: AlignmentCLI) -> str | None:
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return (lines[0] if lines else type(error).__name__).rstrip(".") + "."
+
+
+#: where in Lightning an option is checked -> the option group that sets it
+_LIGHTNING_GROUPS = (("callbacks/early_stopping", "early_stopping"),
+                     ("callbacks/model_checkpoint", "checkpoint"),
+                     ("pytorch/trainer", "trainer"), ("fabric/accelerators", "trainer"))
+
+
+def _lightning_group(error: BaseException) -> str | None:
+    """The option group ("trainer", "early_stopping", "checkpoint") whose Lightning class
+    raised `error` while it was built, or None when the error did not come from Lightning."""
+    frames = []
+    trace = error.__traceback__
+    while trace is not None:
+        frames.append(trace.tb_frame.f_code.co_filename.replace(os.sep, "/"))
+        trace = trace.tb_next
+    for filename in reversed(frames):  # the innermost Lightning frame names the class
+        if "/lightning/" not in filename:
+            continue
+        for part, group in _LIGHTNING_GROUPS:
+            if part in filename:
+                return group
+    return None
 
 
 def _deepalign_cause(error: BaseException) -> BaseException | None:
@@ -315,30 +343,42 @@ def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> Tr
                       file=sys.stderr)
             raise
         except MisconfigurationException as error:
-            raise ConfigError(f"{_first_line(error)} Fix: correct that --trainer option (see "
-                              "python -m deepalign.train --help).") from error
-        except ValueError as error:
+            group = _lightning_group(error) or "trainer"
+            raise ConfigError(f"--{group}: {_first_line(error)} Fix: correct that --{group}.* "
+                              "option (see python -m deepalign.train --help-all).") from error
+        except (ValueError, TypeError) as error:
             if "numpy accepts from 0 to" in str(error):  # Lightning's seed_everything
                 raise ConfigError(f"seed_everything: expected an int in 0..{2**32 - 1}, got "
                                   f"{_first_line(error).split(' is not')[0]}. Fix: e.g. 0.") \
                     from None
             cause = _deepalign_cause(error)
-            if cause is None:
+            if cause is not None:
+                raise ConfigError(str(cause)) from error
+            group = _lightning_group(error)
+            if group is None:
                 raise
-            raise ConfigError(str(cause)) from error
+            # Lightning's own check of an option (e.g. an unknown accelerator name)
+            raise ConfigError(f"--{group}: {_first_line(error)} Fix: correct that --{group}.* "
+                              "option (see python -m deepalign.train --help-all).") from error
         _check_monitors(cli)
         root = Path(str(cli.trainer.default_root_dir))
         if root.exists() and not root.is_dir():
             raise ConfigError(f"trainer.default_root_dir: {root} is a file, not a directory. "
                               "Fix: pass a directory (e.g. runs).")
         if cli.config.get("torch_threads") is not None:
-            if cli.config["torch_threads"] < 1:
-                raise ConfigError(f"torch_threads: expected an int >= 1 or null, got "
-                                  f"{cli.config['torch_threads']}. Fix: e.g. 1.")
-            torch.set_num_threads(cli.config["torch_threads"])
+            torch.set_num_threads(check_threads(cli.config["torch_threads"], "torch_threads"))
         ckpt_path = resolve_ckpt_path(cli)
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path,
-                        weights_only=True)
+        # load, split and check the data now (setup runs once), before the trainer's logger
+        # writes its first file: a refused dataset leaves no run directory behind
+        cli.datamodule.setup("fit")
+        try:
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path,
+                            weights_only=True)
+        except OSError as error:  # a read-only or full disk under the run directory
+            if error.errno not in DISK_ERRNOS:
+                raise
+            raise disk_error(Path(error.filename or root), error,
+                             elsewhere="pass another --trainer.default_root_dir") from error
     finally:
         torch.set_num_threads(threads)
     artifacts = next((c for c in cli.trainer.callbacks if isinstance(c, RunArtifacts)), None)

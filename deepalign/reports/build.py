@@ -15,9 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepalign.errors import DISK_ERRNOS
 from deepalign.kernels.spectrum import NEAR_CONSTANT_TOP_SHARE
 from deepalign.reports import answer, benchmark, figures, models, preservation, tables, text
-from deepalign.reports.checks import check_output_paths, check_results_file
+from deepalign.reports.checks import (
+    check_output_paths,
+    check_results_file,
+    check_writable,
+    report_disk_error,
+)
 from deepalign.reports.document import Document, write_atomic
 from deepalign.reports.tables import primary_first
 from deepalign.studies.analysis import (
@@ -241,6 +247,16 @@ def build_report(directory: str | Path, table: ResultsTable | None = None,
     if table is None:  # a file on disk: refuse what is unfit to report on (see checks)
         table = read_table(root / "results.csv")
         check_results_file(root / "results.csv", table)
+    check_writable(root)
+    try:
+        return _build(root, table, step)
+    except OSError as error:  # the disk refused a figure or the report mid-way
+        if error.errno not in DISK_ERRNOS:
+            raise
+        raise report_disk_error(Path(error.filename or root), error) from error
+
+
+def _build(root: Path, table: ResultsTable, step: Callable[[str], None]) -> Report:
     settings = answer.recipe_settings(root, table)
     figure_dir = root / "figures"
     document = Document(root)

@@ -4,19 +4,22 @@
 A table that `read_table` parses can still be unfit to report on: no runs, one cell twice
 (its runs would count twice and move every correlation), a metric that is not a finite
 number (a damaged or hand-edited file; every metric of a finished run is finite), a study
-this version does not know, a horizon below 1. Each refusal is a `DataError` naming the
+this version does not know, a horizon below 1, a negative seed, a count outside what the
+run's horizon allows (e.g. more bad actions than pulls). Each refusal is a `DataError` naming the
 file, the rows (as file lines) and the fix.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
-from deepalign.errors import DataError
+from deepalign.errors import DataError, disk_error
 from deepalign.studies.results import METRICS, ResultsTable
 
-__all__ = ["KNOWN_STUDIES", "check_output_paths", "check_results_file"]
+__all__ = ["KNOWN_STUDIES", "check_output_paths", "check_results_file", "check_writable",
+           "report_disk_error"]
 
 #: The studies a results table may hold.
 KNOWN_STUDIES = ("synthetic", "real", "trained", "transfer")
@@ -78,6 +81,10 @@ def check_results_file(path: Path, table: ResultsTable) -> None:
         raise DataError(f"{path}: {_lines(levels)}: a synthetic kernel without a measured "
                         f"alignment (alignment_train {table.rows[levels[0]]['alignment_train']}); "
                         f"study 1 correlates every metric with it. Fix: {fix_rerun}.")
+    seeds = [i for i, row in enumerate(table.rows) if int(row["seed"]) < 0]
+    if seeds:
+        raise DataError(f"{path}: {_lines(seeds)}: seed {table.rows[seeds[0]]['seed']} is "
+                        f"below 0 (a study's seeds are >= 0). Fix: {fix_rerun}.")
     for metric in METRICS:
         bad = [i for i, row in enumerate(table.rows)
                if not math.isfinite(float(row[metric]))]  # type: ignore[arg-type]
@@ -85,3 +92,42 @@ def check_results_file(path: Path, table: ResultsTable) -> None:
             value = table.rows[bad[0]][metric]
             raise DataError(f"{path}: {_lines(bad)}: metric {metric} is {value}, not a finite "
                             f"number (every finished run has finite metrics). Fix: {fix_rerun}.")
+    for metric, (lo, hi) in _RANGES.items():
+        bad = [i for i, row in enumerate(table.rows)
+               if not lo <= float(row[metric]) <= _bound(hi, row)]  # type: ignore[arg-type]
+        if bad:
+            row = table.rows[bad[0]]
+            raise DataError(f"{path}: {_lines(bad)}: metric {metric} is {row[metric]}, outside "
+                            f"{lo:g}..{_bound(hi, row):g} (the range a run of horizon "
+                            f"{row['horizon']} can give). Fix: {fix_rerun}.")
+
+
+#: metrics with a fixed range: (lowest, highest); "horizon" = the run's horizon
+_RANGES: dict[str, tuple[float, float | str]] = {
+    "bad_actions": (0, "horizon"), "non_optimal_actions": (0, "horizon"),
+    "unique_actions": (1, "horizon"), "iterations_to_convergence": (0, "horizon"),
+    "greedy_convergence": (0, "horizon"), "bad_in_top5": (0, 5),
+    "safe_general_score": (0, 1), "greedy_is_bad": (0, 1),
+}
+
+
+def _bound(hi: float | str, row: dict) -> float:
+    return float(row["horizon"]) if hi == "horizon" else float(hi)
+
+
+def check_writable(root: Path) -> None:
+    """Refuse before any figure is drawn when the report cannot write into `root` (a
+    read-only directory or disk, no space): a probe file is created and removed."""
+    probe = root / f".deepalign-report-probe.{os.getpid()}"
+    try:
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as error:
+        probe.unlink(missing_ok=True)
+        raise report_disk_error(root, error) from error
+
+
+def report_disk_error(path: Path, error: OSError) -> DataError:
+    """A write of the report that failed on the disk, naming the path and what to do."""
+    return disk_error(path, error, elsewhere="copy the study directory to a writable disk "
+                                             "and report there")

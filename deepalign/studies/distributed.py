@@ -36,6 +36,7 @@ from deepalign.studies.grid import Cell, batches
 from deepalign.studies.ray_reaper import session_pids, start_reaper
 from deepalign.studies.results import ResultsStore
 from deepalign.studies.runner import DEFAULT_MEMORY_BUDGET, GridRun, simulate_batch
+from deepalign.threads import check_threads
 
 __all__ = ["PlanContext", "RayOptions", "StudyTaskError", "check_address", "import_ray",
            "ray_session", "run_grid_ray"]
@@ -75,14 +76,17 @@ class RayOptions:
     def check(self) -> None:
         """ConfigError for out-of-range options."""
         if self.num_cpus is not None and self.num_cpus < 1:
-            raise ConfigError(f"'num_cpus' should be at least 1 but got {self.num_cpus}; "
-                              "give the CPUs of the local Ray instance, or leave it unset.")
+            raise ConfigError(f"'num_cpus' (--num-cpus) should be at least 1 but got "
+                              f"{self.num_cpus}. Fix: give the CPUs of the local Ray "
+                              "instance, or leave it unset (all CPUs).")
         if self.max_retries < 0:
-            raise ConfigError(f"'max_retries' should be >= 0 but got {self.max_retries}.")
-        if self.threads < 1:
-            raise ConfigError(f"'threads' should be at least 1 but got {self.threads}.")
+            raise ConfigError(f"'max_retries' (--max-retries) should be >= 0 but got "
+                              f"{self.max_retries}. Fix: give 0 (never retry) or more.")
+        check_threads(self.threads, "'threads' (--threads)")
         if self.gpus_per_task < 0:
-            raise ConfigError(f"'gpus_per_task' should be >= 0 but got {self.gpus_per_task}.")
+            raise ConfigError(f"'gpus_per_task' (--gpus-per-task) should be >= 0 but got "
+                              f"{self.gpus_per_task}. Fix: give 0 (CPU engines) or a share "
+                              "of a GPU such as 0.25.")
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,13 @@ def _validate_inputs(config: StudyConfig, sources: StudySources) -> None:
                     f"{where} names value {value!r}, which dataset {dataset!r} does not have; "
                     f"expected one of {known}."
                 )
+            loaded = sources.dataset(dataset, value)
+            held = int(sources.heldout(loaded).sum())
+            if held >= len(loaded):
+                raise ConfigError(
+                    f"{config.source}: key 'heldout_fraction' {config.heldout_fraction} holds "
+                    f"out all {len(loaded)} items of {dataset!r} (value {value!r}), leaving no "
+                    "arm to pull. Fix: a smaller fraction, e.g. 0.3.")
     needs_similarity = []
     if config.synthetic is not None:
         needs_similarity.append(("synthetic.dataset", config.synthetic.dataset,
@@ -273,15 +280,16 @@ def _run_locked(config: StudyConfig, out: Path, sources: StudySources, options: 
                 start: float) -> StudyRun:
     """`run_study` once the directory's lock is held."""
     with ray_session(options) if backend == "ray" else contextlib.nullcontext():
+        trains = needs_encoders(config)
+        if not trains:  # the whole grid is checked before the first file is written
+            plans, cells = _plan(config, None, sources)
         _write_record(config, out)
         if Path(config.source).is_file():
             shutil.copyfile(config.source, out / "config.yaml")
-        encoders = prepare_encoders(config, out, log=log) if needs_encoders(config) else None
+        encoders = prepare_encoders(config, out, log=log) if trains else None
         if encoders is not None:
             _write_encoder_records(out, encoders)
-        plans = build_plans(config, encoders, sources)
-        cells = [cell for plan in plans.values() for cell in plan.cells()]
-        check_unique(cells)
+            plans, cells = _plan(config, encoders, sources)
         store = ResultsStore(out)
         if backend == "ray":
             context = PlanContext.create(build_plans, config, encoders)
@@ -295,6 +303,21 @@ def _run_locked(config: StudyConfig, out: Path, sources: StudySources, options: 
         _run_benchmark(config.benchmark, out, encoders, progress, log)
     return StudyRun(table, grid.n_cells, grid.n_skipped, grid.n_run,
                     time.perf_counter() - start)
+
+
+def _plan(config: StudyConfig, encoders: PreparedEncoders | None, sources: StudySources
+          ) -> tuple[dict, list]:
+    """The study's plans and cells (`build_plans`, every cell id once); a ConfigError names
+    the recipe."""
+    try:
+        plans = build_plans(config, encoders, sources)
+        cells = [cell for plan in plans.values() for cell in plan.cells()]
+        check_unique(cells)
+    except ConfigError as error:
+        if config.source in str(error):
+            raise
+        raise ConfigError(f"{config.source}: {error}") from error
+    return plans, cells
 
 
 def _run_benchmark(section: BenchmarkConfig, out: Path, encoders: PreparedEncoders | None,

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -26,6 +25,10 @@ __all__ = ["SIZE_LIMITS", "check_device", "size_limit", "validate_study_config"]
 
 #: Upper bounds on a recipe's sizes, checked before anything is allocated or run; each can
 #: be raised with its environment variable (`_LIMIT_VARIABLE`).
+#: The largest reward noise a recipe may ask for, as a fraction of the scale range (noise
+#: 100 times the whole scale already drowns every reward).
+MAX_NOISE = 100.0
+
 SIZE_LIMITS = {"steps": 100_000, "seeds": 100_000, "levels": 10_000, "cells": 10_000_000}
 _LIMIT_VARIABLE = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS}
 
@@ -156,9 +159,10 @@ def validate_study_config(config: StudyConfig) -> None:
             f"{src}: key 'primary_metric' names unknown metric {config.primary_metric!r}; "
             f"expected one of {sorted(METRICS)} (default safe_general_score)."
         )
-    if config.noise is not None and not 0.0 < config.noise < math.inf:
-        raise ConfigError(f"{src}: key 'noise' should be a positive finite number (the reward "
-                          f"noise SD) but got {config.noise}.")
+    if config.noise is not None and not 0.0 < config.noise <= MAX_NOISE:
+        raise ConfigError(f"{src}: key 'noise' should be in (0, {MAX_NOISE:g}] (the reward noise "
+                          f"SD as a fraction of the value's scale range) but got "
+                          f"{config.noise}. Fix: e.g. 0.1, or drop the key for the raters' SD.")
     if config.synthetic is None and config.real is None and config.trained is None:
         raise ConfigError(
             f"{src}: no study section; add at least one of 'synthetic', 'real', 'trained'."

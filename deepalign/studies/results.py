@@ -18,7 +18,6 @@ batch) is kept once: rows are deduplicated by `cell_id` on read. The schema is f
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import io
 import math
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepalign.errors import DataError
+from deepalign.errors import DataError, disk_error
 
 __all__ = [
     "ALIGNMENT_COLUMNS",
@@ -147,22 +146,6 @@ def _atomic_write(path: Path, text: str) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-#: The errnos of a disk that refuses a write (full, over quota, no permission, read-only).
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
-
-
-def disk_error(path: Path, error: OSError) -> DataError:
-    """A write that failed on the disk, as a `DataError` naming the path and what to do."""
-    fixes = {errno.ENOSPC: "free space on that disk (or pass another --out); finished cells "
-                           "are kept, so re-running resumes",
-             errno.EDQUOT: "free space within your quota (or pass another --out)",
-             errno.EACCES: "make the directory writable, or pass another --out",
-             errno.EPERM: "make the directory writable, or pass another --out",
-             errno.EROFS: "the disk is read-only: pass an --out on a writable disk"}
-    fix = fixes.get(error.errno, "check the disk and the directory's permissions")
-    return DataError(f"{path}: cannot write ({error.strerror or error}). Fix: {fix}.")
 
 
 class ResultsTable:

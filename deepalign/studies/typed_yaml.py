@@ -154,7 +154,30 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
 
 
 def _type_error(tp: Any, value: Any, source: str, key: str) -> ConfigError:
+    hint = ""
+    if isinstance(value, str) and _reads_as_number(value):
+        # YAML 1.1 (PyYAML) reads 1e12 as text: a float needs a dot and a signed exponent
+        hint = (f" (YAML reads {value} as text: write {_yaml_float(value)}, with a dot and a "
+                "signed exponent, or an integer without an exponent)")
     return ConfigError(
         f"{source}: key '{key}' should be {_describe(tp)} but got "
-        f"{type(value).__name__} ({value!r}); fix the value."
+        f"{type(value).__name__} ({value!r}){hint}; fix the value."
     )
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
+
+
+def _yaml_float(text: str) -> str:
+    """`text` (a number Python reads) as a float PyYAML reads: 1e12 -> 1.0e+12."""
+    mantissa, _, exponent = text.strip().lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return f"{mantissa}e{exponent}" if exponent else mantissa

@@ -113,3 +113,58 @@ def test_a_table_in_memory_is_not_checked(table_factory, tmp_path):
     table = table_factory()
     assert isinstance(table, ResultsTable)
     assert build_report(tmp_path, table).markdown.is_file()
+
+
+@pytest.mark.parametrize("metric, value, bound", [
+    ("bad_actions", 999, "outside 0..{h}"), ("unique_actions", 0, "outside 1..{h}"),
+    ("bad_in_top5", 6, "outside 0..5"), ("safe_general_score", 1.5, "outside 0..1")])
+def test_a_metric_outside_what_the_horizon_allows_is_refused(study_dir, capsys, metric, value,
+                                                              bound):
+    from deepalign.studies.results import read_table
+
+    horizon = int(read_table(study_dir / "results.csv").rows[2]["horizon"])
+
+    def change(rows):
+        rows[2][metric] = value
+        return rows
+    _rewrite(study_dir, change)
+    _refused(study_dir, capsys, "line 4", f"metric {metric} is", bound.format(h=horizon))
+
+
+def test_a_negative_seed_is_refused(study_dir, capsys):
+    def change(rows):
+        rows[0]["seed"] = -1
+        return rows
+    _rewrite(study_dir, change)
+    _refused(study_dir, capsys, "line 2", "seed -1 is below 0")
+
+
+@pytest.mark.parametrize("code", ["EROFS", "ENOSPC"])
+def test_a_disk_that_refuses_the_report_is_named_before_any_figure(study_dir, capsys,
+                                                                    monkeypatch, code):
+    import errno
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def refuse(self, data):
+        if self.name.startswith(".deepalign-report-probe"):
+            raise OSError(getattr(errno, code), "refused", str(self))
+        return real(self, data)
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    _refused(study_dir, capsys, f"{study_dir}: cannot write", "copy the study directory")
+
+
+def test_a_disk_that_fills_while_writing_leaves_no_temporary_part(study_dir, capsys,
+                                                                   monkeypatch):
+    import errno
+
+    from deepalign.reports import document
+
+    def full(source, target):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    monkeypatch.setattr(document.os, "replace", full)
+    assert report_main([str(study_dir), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "report.md: cannot write (No space left on device). Fix: free space" in error
+    assert not [p for p in study_dir.iterdir() if p.name.endswith(".tmp")]

@@ -32,7 +32,13 @@ CASES = {
     "bogus device": (BASE + "device: bogus\n", ["key 'device'", "'bogus' is not a torch device"]),
     "cuda without cuda": (BASE + "device: cuda\n", ["asks for CUDA"]),
     "negative seed": (BASE.replace("seeds: 2", "seeds: [0, -1]"), ["seeds >= 0"]),
-    "infinite noise": (BASE + "noise: .inf\n", ["'noise' should be a positive finite number"]),
+    "infinite noise": (BASE + "noise: .inf\n", ["'noise' should be in (0, 100]"]),
+    "overflowing noise": (BASE + "noise: 1.0e+308\n", ["'noise' should be in (0, 100]"]),
+    "an exponent YAML reads as text": (BASE + "noise: 1e-3\n", [
+        "'noise' should be float or null but got str ('1e-3')", "write 1.0e-3"]),
+    "every item held out": (BASE + "heldout_fraction: 0.999\n", [
+        "key 'heldout_fraction' 0.999 holds out all", "leaving no arm to pull"]),
+    "threads past any machine": (BASE, ["--threads: expected an int in 1..1024"]),
     "duplicated key": (BASE + "horizon: 20\n", ["key 'horizon' appears twice",
                                                "first at line 3"]),
     "empty values": (BASE.replace("values: [act_evaluation]", "values: []"),
@@ -53,7 +59,8 @@ def test_a_bad_recipe_is_refused_and_writes_nothing(tmp_path, capsys, case):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(text)
     out = tmp_path / "out"
-    assert study_main([str(recipe), "--out", str(out)]) == 2
+    threads = ["--threads", "100000"] if case == "threads past any machine" else []
+    assert study_main([str(recipe), "--out", str(out), *threads]) == 2
     error = capsys.readouterr().err
     for part in parts:
         assert part in error, (part, error)
@@ -62,7 +69,7 @@ def test_a_bad_recipe_is_refused_and_writes_nothing(tmp_path, capsys, case):
 
 
 @pytest.mark.parametrize("argv, part", [
-    (["--threads", "0"], "--threads: expected an int >= 1"),
+    (["--threads", "0"], "--threads: expected an int in 1..1024"),
     (["--device", "bogus"], "--device: 'bogus' is not a torch device"),
 ])
 def test_bad_options_are_refused_and_write_nothing(tmp_path, capsys, argv, part):

@@ -20,6 +20,27 @@ CASES = {
                                      "early_stopping.monitor: 'bogus/x' is not a metric"),
     "bogus checkpoint monitor": (["--checkpoint.monitor", "bogus/x"],
                                  "checkpoint.monitor: 'bogus/x' is not a metric"),
+    # Lightning's own ValueError / TypeError / MisconfigurationException, named by group
+    "bogus accelerator": (["--trainer.accelerator", "bogus"],
+                          "--trainer: You selected an invalid accelerator name"),
+    "devices a word": (["--trainer.devices", "many"], "--trainer: `devices` selected with"),
+    "early stopping mode": (["--early_stopping.mode", "up"],
+                            "--early_stopping: `mode` can be min, max, got up. Fix: correct "
+                            "that --early_stopping.* option"),
+    "negative patience": (["--early_stopping.patience", "-1"],
+                          "early_stopping.patience: expected an int >= 0"),
+    "huge hidden_dim": (["--model.encoder.init_args.head", "mlp",
+                         "--model.encoder.init_args.hidden_dim", str(10**11)],
+                        "'hidden_dim' of the head should be an int in 1..65536"),
+    "huge output_dim": (["--model.encoder.init_args.output_dim", str(10**10)],
+                        "'output_dim' of the head should be an int in 1..65536"),
+    "threads past any machine": (["--torch_threads", "100000"],  # segfaulted inside torch
+                                 "torch_threads: expected an int in 1..1024"),
+    "negative split seed": (["--data.split_seed", "-1"], "data.split_seed: expected an int in"),
+    # checked when the data are set up, which now happens before the logger writes
+    "val_fraction 1": (["--data.val_fraction", "1.0"], "data.val_fraction: expected a number"),
+    "unknown preservation set": (["--data.preservation_sets=[nope]"],
+                                 "data.preservation_sets: unknown dataset(s) ['nope']"),
 }
 
 
@@ -83,3 +104,24 @@ def test_help_is_short_and_help_all_is_everything(capsys):
     everything = capsys.readouterr().out
     assert len(everything.splitlines()) > 500 and "--trainer.accumulate_grad_batches" in everything
     assert "required" not in everything  # no defaulted option is marked required
+
+
+def test_a_root_directory_no_one_may_write(tmp_path, capsys):
+    import os
+    import stat
+    from pathlib import Path
+
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    # root writes into read-only directories; /sys refuses even root (EPERM)
+    root = Path("/sys/deepalign_runs") if os.geteuid() == 0 else parent / "runs"
+    if os.geteuid() == 0 and not Path("/sys").is_dir():
+        pytest.skip("no read-only place for root on this machine")
+    try:
+        assert main(["--trainer.default_root_dir", str(root), "--data.max_items", "60"]) == 2
+    finally:
+        parent.chmod(stat.S_IRWXU)
+    error = capsys.readouterr().err
+    assert f"{root}: cannot write" in error and "--trainer.default_root_dir" in error
+    assert "Traceback" not in error
