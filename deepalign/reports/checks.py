@@ -5,8 +5,9 @@ A table that `read_table` parses can still be unfit to report on: no runs, one c
 (its runs would count twice and move every correlation), a metric that is not a finite
 number (a damaged or hand-edited file; every metric of a finished run is finite), a study
 this version does not know, a horizon below 1, a negative seed, a count outside what the
-run's horizon allows (e.g. more bad actions than pulls). Each refusal is a `DataError` naming the
-file, the rows (as file lines) and the fix.
+run's horizon allows (e.g. more bad actions than pulls), an agent, a calibration, an arm
+count, a synthetic level or a study 1 variant no study writes. Each refusal is a
+`DataError` naming the file, the rows (as file lines) and the fix.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import math
 import os
 from pathlib import Path
 
+from deepalign.agents.registry import AGENTS
 from deepalign.errors import DataError, disk_error
+from deepalign.studies.config import SYNTHETIC_ARM_SETS, SYNTHETIC_ENVIRONMENTS
 from deepalign.studies.results import METRICS, ResultsTable
 
 __all__ = ["KNOWN_STUDIES", "check_output_paths", "check_results_file", "check_writable",
@@ -81,6 +84,42 @@ def check_results_file(path: Path, table: ResultsTable) -> None:
         raise DataError(f"{path}: {_lines(levels)}: a synthetic kernel without a measured "
                         f"alignment (alignment_train {table.rows[levels[0]]['alignment_train']}); "
                         f"study 1 correlates every metric with it. Fix: {fix_rerun}.")
+    agents = [i for i, row in enumerate(table.rows) if row["agent"] not in AGENTS]
+    if agents:
+        raise DataError(f"{path}: {_lines(agents)}: agent {table.rows[agents[0]]['agent']!r} is "
+                        f"not one of {', '.join(sorted(AGENTS))}. Fix: {fix_rerun}.")
+    calibration = [i for i, row in enumerate(table.rows) if row["calibration"] not in ("on", "off")]
+    if calibration:
+        raise DataError(f"{path}: {_lines(calibration)}: calibration "
+                        f"{table.rows[calibration[0]]['calibration']!r} is not 'on' or 'off'. "
+                        f"Fix: {fix_rerun}.")
+    arms = [i for i, row in enumerate(table.rows)
+            if int(row["n_arms"]) < 1 or int(row["n_heldout"]) < 0]
+    if arms:
+        row = table.rows[arms[0]]
+        raise DataError(f"{path}: {_lines(arms)}: n_arms {row['n_arms']} / n_heldout "
+                        f"{row['n_heldout']}: a run has at least one arm and no negative count. "
+                        f"Fix: {fix_rerun}.")
+    levels = [i for i, row in enumerate(table.rows)
+              if row["study"] == "synthetic" and row["kernel"] == "synthetic"
+              and not 0.0 <= float(row["level"]) <= 1.0]  # type: ignore[arg-type]
+    if levels:
+        raise DataError(f"{path}: {_lines(levels)}: level {table.rows[levels[0]]['level']} of a "
+                        f"synthetic kernel is outside 0..1 (a blend weight of the human "
+                        f"kernel). Fix: {fix_rerun}.")
+    kernels = [i for i, row in enumerate(table.rows)
+               if row["study"] == "synthetic" and row["kernel"] not in SYNTHETIC_KERNELS]
+    if kernels:
+        raise DataError(f"{path}: {_lines(kernels)}: kernel {table.rows[kernels[0]]['kernel']!r} "
+                        f"in study 1, whose kernels are {', '.join(SYNTHETIC_KERNELS)}. "
+                        f"Fix: {fix_rerun}.")
+    variants = [i for i, row in enumerate(table.rows)
+                if row["study"] == "synthetic" and not _known_variant(str(row["condition"]))]
+    if variants:
+        raise DataError(f"{path}: {_lines(variants)}: study 1 condition "
+                        f"{table.rows[variants[0]]['condition']!r} is not ENVIRONMENT:ARMS with "
+                        f"ENVIRONMENT one of {', '.join(SYNTHETIC_ENVIRONMENTS)} and ARMS one "
+                        f"of {', '.join(SYNTHETIC_ARM_SETS)}. Fix: {fix_rerun}.")
     seeds = [i for i, row in enumerate(table.rows) if int(row["seed"]) < 0]
     if seeds:
         raise DataError(f"{path}: {_lines(seeds)}: seed {table.rows[seeds[0]]['seed']} is "
@@ -109,6 +148,17 @@ _RANGES: dict[str, tuple[float, float | str]] = {
     "greedy_convergence": (0, "horizon"), "bad_in_top5": (0, 5),
     "safe_general_score": (0, 1), "greedy_is_bad": (0, 1),
 }
+
+
+#: the kernels of study 1's rows: the blends, the references, and "none" (independent TS)
+SYNTHETIC_KERNELS = ("synthetic", "constant", "identity", "none")
+
+
+def _known_variant(condition: str) -> bool:
+    if condition == "synthetic":  # tables written before study 1 had variants
+        return True
+    environment, _, arms = condition.partition(":")
+    return environment in SYNTHETIC_ENVIRONMENTS and arms in SYNTHETIC_ARM_SETS
 
 
 def _bound(hi: float | str, row: dict) -> float:

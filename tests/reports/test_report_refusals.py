@@ -168,3 +168,21 @@ def test_a_disk_that_fills_while_writing_leaves_no_temporary_part(study_dir, cap
     error = capsys.readouterr().err
     assert "report.md: cannot write (No space left on device). Fix: free space" in error
     assert not [p for p in study_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("column, value, part", [
+    ("agent", "gp-thompson", "agent 'gp-thompson' is not one of gp-ts"),
+    ("calibration", "maybe", "calibration 'maybe' is not 'on' or 'off'"),
+    ("n_arms", 0, "n_arms 0 / n_heldout"),
+    ("level", 1.5, "level 1.5 of a synthetic kernel is outside 0..1"),
+    ("condition", "weird:x", "study 1 condition 'weird:x' is not ENVIRONMENT:ARMS"),
+    ("kernel", "length", "kernel 'length' in study 1, whose kernels are synthetic"),
+])
+def test_values_no_study_writes_are_refused(study_dir, capsys, column, value, part):
+    def change(rows):
+        first = next(i for i, r in enumerate(rows)
+                     if r["study"] == "synthetic" and r["kernel"] == "synthetic")
+        rows[first][column] = value
+        return rows
+    _rewrite(study_dir, change)
+    _refused(study_dir, capsys, part)
