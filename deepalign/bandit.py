@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -206,6 +207,30 @@ def format_comparison(summaries: dict[str, dict], spectra: dict[str, tuple[float
     return "\n".join(lines)
 
 
+def _check_sizes_and_ranges(args: argparse.Namespace) -> None:
+    """The study's size limits on --seeds and --horizon (checked before anything is
+    allocated), the agents' parameters within their ranges, and --json a file path."""
+    from deepalign.studies.recipe_checks import LIMIT_VARIABLES, size_limit
+
+    for option, what, value in (("--seeds", "seeds", args.seeds),
+                                ("--horizon", "steps", args.horizon)):
+        if value > size_limit(what):
+            raise ConfigError(
+                f"{option} {value}: above the limit of {size_limit(what)} {what} (a guard "
+                "against a typo that would allocate or run for ever). Fix: lower it, or raise "
+                f"the limit with the environment variable {LIMIT_VARIABLES[what]}.")
+    if not 0.0 <= args.epsilon <= 1.0:
+        raise ConfigError(f"--epsilon {args.epsilon}: expected a probability in [0, 1] (the "
+                          "chance of a random pull). Fix: e.g. 0.1.")
+    for option, value in (("--beta", args.beta), ("--beta-safe", args.beta_safe)):
+        if not 0.0 <= value < math.inf:
+            raise ConfigError(f"{option} {value}: expected a finite number >= 0 (the bound "
+                              "is mu + sqrt(beta) sd). Fix: e.g. the default.")
+    if args.json is not None and args.json.is_dir():
+        raise ConfigError(f"--json {args.json}: is a directory. Fix: pass a file path, e.g. "
+                          f"{args.json / 'bandit.json'}.")
+
+
 def run(args: argparse.Namespace) -> dict:
     # cheap checks first, so a typo fails before any data or model is loaded
     for name in args.kernel:
@@ -217,6 +242,7 @@ def run(args: argparse.Namespace) -> dict:
             )
     if len(set(args.kernel)) != len(args.kernel):
         raise ConfigError(f"--kernel lists a kernel twice: {args.kernel}; name each once")
+    _check_sizes_and_ranges(args)
     if args.refit_every is not None and args.calibration == "on":
         raise ConfigError(
             "--refit-every and calibration both refit GP hyperparameters; add --calibration "

@@ -21,22 +21,23 @@ from deepalign.studies.config import (
     zoo_kernels,
 )
 
-__all__ = ["SIZE_LIMITS", "check_device", "size_limit", "validate_study_config"]
+__all__ = ["LIMIT_VARIABLES", "SIZE_LIMITS", "check_device", "size_limit",
+           "validate_study_config"]
 
-#: Upper bounds on a recipe's sizes, checked before anything is allocated or run; each can
-#: be raised with its environment variable (`_LIMIT_VARIABLE`).
 #: The largest reward noise a recipe may ask for, as a fraction of the scale range (noise
 #: 100 times the whole scale already drowns every reward).
 MAX_NOISE = 100.0
 
+#: Upper bounds on a recipe's sizes, checked before anything is allocated or run; each can
+#: be raised with its environment variable (`LIMIT_VARIABLES`).
 SIZE_LIMITS = {"steps": 100_000, "seeds": 100_000, "levels": 10_000, "cells": 10_000_000}
-_LIMIT_VARIABLE = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS}
+LIMIT_VARIABLES = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS}
 
 
 def size_limit(what: str) -> int:
     """The limit on `what` ("steps", "seeds", "levels"): `SIZE_LIMITS`, or its environment
     variable when that holds a positive int."""
-    raw = os.environ.get(_LIMIT_VARIABLE[what], "")
+    raw = os.environ.get(LIMIT_VARIABLES[what], "")
     try:
         value = int(raw)
     except ValueError:
@@ -127,7 +128,7 @@ def validate_study_config(config: StudyConfig) -> None:
             raise ConfigError(
                 f"{src}: key '{key}' is {value}, above the limit of {limit} {what} (a guard "
                 f"against a typo that would allocate or run for ever). Fix: lower it, or "
-                f"raise the limit with the environment variable {_LIMIT_VARIABLE[what]}.")
+                f"raise the limit with the environment variable {LIMIT_VARIABLES[what]}.")
 
     def check_horizon(key: str, value: int | None) -> None:
         check_positive(key, value)

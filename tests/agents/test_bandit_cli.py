@@ -70,8 +70,12 @@ def test_single_seed_has_no_sem(tmp_path):
         (["--kernel", "no-such-kernel"], "--kernel 'no-such-kernel'"),
         (["--value", "honesty"], "honesty"),
         (["--dataset", "no-such-dataset"], "no-such-dataset"),
-        (["--agent", "gp-ucb", "--beta", "-1"], "'beta'"),
-        (["--agent", "svr", "--epsilon", "2"], "'epsilon'"),
+        (["--agent", "gp-ucb", "--beta", "-1"], "--beta -1.0: expected a finite number >= 0"),
+        (["--agent", "svr", "--epsilon", "2"], "--epsilon 2.0: expected a probability"),
+        (["--epsilon", "2"], "--epsilon 2.0"),  # refused even when the agent ignores it
+        (["--seeds", "1000000000"], "DEEPALIGN_MAX_SEEDS"),  # ran for ever
+        (["--horizon", "1000000000000"], "DEEPALIGN_MAX_STEPS"),  # tried to allocate 8 TB
+        (["--json", "."], "--json .: is a directory"),
         (["--noise-sd", "-1"], "'noise_sd'"),
         (["--json", "/no/such/dir/out.json", "--agent", "random"], "does not exist"),
         (["--kernel", "/tmp"], "encoder"),
