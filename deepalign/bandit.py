@@ -144,7 +144,8 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise DeepAlignError(
-            f"--json {path}: the directory {path.parent} does not exist; create it first"
+            f"--json {path}: the directory {path.parent} does not exist. Fix: create it "
+            "first, or pass a path in an existing directory"
         )
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -209,7 +210,8 @@ def format_comparison(summaries: dict[str, dict], spectra: dict[str, tuple[float
 
 def _check_sizes_and_ranges(args: argparse.Namespace) -> None:
     """The study's size limits on --seeds and --horizon (checked before anything is
-    allocated), the agents' parameters within their ranges, and --json a file path."""
+    allocated), the agents' parameters within their ranges, and --json a file path in an
+    existing directory."""
     from deepalign.studies.recipe_checks import LIMIT_VARIABLES, size_limit
 
     for option, what, value in (("--seeds", "seeds", args.seeds),
@@ -229,6 +231,9 @@ def _check_sizes_and_ranges(args: argparse.Namespace) -> None:
     if args.json is not None and args.json.is_dir():
         raise ConfigError(f"--json {args.json}: is a directory. Fix: pass a file path, e.g. "
                           f"{args.json / 'bandit.json'}.")
+    if args.json is not None and not args.json.parent.is_dir():
+        raise ConfigError(f"--json {args.json}: the directory {args.json.parent} does not "
+                          "exist. Fix: create it first, or pass a path in an existing directory.")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -241,7 +246,8 @@ def run(args: argparse.Namespace) -> dict:
                 "deepalign.train"
             )
     if len(set(args.kernel)) != len(args.kernel):
-        raise ConfigError(f"--kernel lists a kernel twice: {args.kernel}; name each once")
+        raise ConfigError(f"--kernel lists a kernel twice: {args.kernel}. Fix: name each "
+                          "once")
     _check_sizes_and_ranges(args)
     if args.refit_every is not None and args.calibration == "on":
         raise ConfigError(
@@ -253,11 +259,6 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError(
             "--refit-every refits by BoTorch, which the batched engine does not do; add "
             "--backend botorch"
-        )
-    if args.json is not None and not args.json.parent.is_dir():
-        raise ConfigError(
-            f"--json {args.json}: the directory {args.json.parent} does not exist; create it "
-            "first"
         )
     options = DATASET_VALUE_OPTIONS.get(args.dataset, lambda value: {})
     dataset = _with_notes(lambda: open_dataset(
