@@ -32,7 +32,7 @@ from pathlib import Path
 
 #: a directory no one may write into, not even root (who ignores permissions): the runs
 #: of the read-only cases go there
-READ_ONLY = "/sys/deepalign-audit" if os.geteuid() == 0 else "/proc/deepalign-audit"
+READ_ONLY = "/sys/deepalign-audit" if os.geteuid() == 0 else "/deepalign-audit"
 
 # a file's content: text, bytes, or a function that writes `path` (it may read fixtures)
 Content = str | bytes | Callable[[Path, Path], None]
