@@ -203,12 +203,15 @@ _LIGHTNING_GROUPS = (("callbacks/early_stopping", "early_stopping"),
 
 def _lightning_group(error: BaseException) -> str | None:
     """The option group ("trainer", "early_stopping", "checkpoint") whose Lightning class
-    raised `error` while it was built, or None when the error did not come from Lightning."""
+    raised `error` while it was built, or None when Lightning did not raise it (an error
+    raised in our own code, a bug, keeps its traceback)."""
     frames = []
     trace = error.__traceback__
     while trace is not None:
         frames.append(trace.tb_frame.f_code.co_filename.replace(os.sep, "/"))
         trace = trace.tb_next
+    if not frames or "/lightning/" not in frames[-1]:
+        return None
     for filename in reversed(frames):  # the innermost Lightning frame names the class
         if "/lightning/" not in filename:
             continue
