@@ -18,7 +18,7 @@ class Surface:
 
 
 SURFACES = [
-    Surface("items-csv", "items CSV (`data validate`)", items_csv.CASES),
+    Surface("items-csv", "items CSV and dataset cards (`data validate`)", items_csv.CASES),
     Surface("similarity", "similarity files", similarity.CASES),
     Surface("study", "study recipes / `deepalign.study`", study.CASES, study.NEEDS),
     Surface("train", "training config / `deepalign.train`", train.CASES, train.NEEDS),

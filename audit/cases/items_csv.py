@@ -1,4 +1,5 @@
-"""Items CSVs given to `python -m deepalign.data validate`: 46 cases."""
+"""Items CSVs given to `python -m deepalign.data validate`, directly or through a dataset
+card (the card is where a user declares scales, thresholds and columns)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,46 @@ def _rows(*rows: str) -> str:
 def _directory(path, fx):
     path.mkdir()
 
+
+def _card(id, card, names=(), expect="refuse", file="card.yaml", note="", named=None):
+    """A card beside GOOD's items.csv; a refusal names the card (or `named`, the file the
+    error is about) and `names`."""
+    return Case(id, ("deepalign.data", "validate", file),
+                files={file: card, "items.csv": GOOD}, names=names_for(named or file, names),
+                expect=expect, note=note)
+
+
+CARD_CASES = [
+    _card("card-valid", "items: items.csv\nscale: [0, 5]\n", expect="accept"),
+    _card("card-valid-toml", 'items = "items.csv"\nscale = [0, 5]\n', file="card.toml",
+          expect="accept"),
+    _card("card-unknown-key", "itemz: items.csv\n", names=("itemz",)),
+    _card("card-no-items", "scale: [0, 5]\n", names=("items",)),
+    _card("card-items-missing", "items: nope.csv\n", names=("nope.csv",)),
+    _card("card-scale-reversed", "items: items.csv\nscale: [5, 0]\n", names=("scale",)),
+    _card("card-threshold-outside-scale", "items: items.csv\nscale: [0, 5]\nthreshold: 99\n",
+          names=("threshold",), note="named no file before (ValueRatings: ...)"),
+    _card("card-value-threshold-outside", "items: items.csv\nvalues: {v: {scale: [0, 5], "
+          "threshold: 7}}\n", names=("threshold",)),
+    _card("card-unknown-value", "items: items.csv\nvalues: [w]\n", names=("'w'",),
+          named="items.csv", note="the header of items.csv lacks the column the card names"),
+    _card("card-spread-column-missing", "items: items.csv\nvalues: {v: {scale: [0, 5], "
+          "spread_column: sd}}\n", names=("'sd'",), named="items.csv"),
+    _card("card-kind-bogus", "items: items.csv\nkind: dist\n", names=("kind",)),
+    _card("card-similarity-missing", "items: items.csv\nsimilarity: sim.npy\n",
+          names=("sim.npy",)),
+    _card("card-duplicate-key", "items: items.csv\nitems: items.csv\n", names=("items",)),
+    _card("card-a-list", "- items.csv\n"),
+    _card("card-items-a-list", "items: [a, b]\n", names=("items",)),
+    _card("card-text-column-number", "items: items.csv\ntext_column: 5\n",
+          names=("text_column",)),
+    _card("card-itself-as-items", "items: card.yaml\n"),
+    _card("card-toml-syntax", 'items = "items.csv"\nscale = [0, 5\n', file="card.toml"),
+    _card("card-yaml-payload", "items: !!python/object/apply:os.system ['touch PWNED']\n"),
+    Case("card-with-options", ("deepalign.data", "validate", "card.yaml", "--scale", "0,5"),
+         files={"card.yaml": "items: items.csv\n", "items.csv": GOOD},
+         names=("card.yaml",), note="options beside a card are refused"),
+]
 
 CASES = [
     _case("valid", GOOD, "--scale", "0,5", expect="accept"),
@@ -77,3 +118,5 @@ CASES = [
     _case("missing-file", None, names=("nothere.csv",), file="nothere.csv"),
     _case("spreadsheet", b"PK\x03\x04" + bytes(200), file="items.xlsx"),
 ]
+
+CASES += CARD_CASES

@@ -238,6 +238,13 @@ def _values(
         (lo + hi) / 2 if threshold_map.get(c) is None else float(threshold_map[c])
         for c, (lo, hi) in zip(names, value_scales)
     ])
+    for c, (lo, hi), threshold in zip(names, value_scales, value_thresholds):
+        if not lo <= threshold <= hi:  # NaN fails too
+            raise ConfigError(
+                f"thresholds[{c!r}] (a card's 'threshold' key, or thresholds= in Python): "
+                f"expected a bad-action threshold within the scale [{lo:g}, {hi:g}] of value "
+                f"{c!r}, got {threshold:g}. Fix: pick a threshold inside the scale, or leave it "
+                "out for the scale's midpoint.")
     spread = None
     if spread_columns:
         spread = np.full(ratings.shape, np.nan)

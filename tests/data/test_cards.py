@@ -113,6 +113,11 @@ BAD_CARDS = {
                                                        "once"]),
     "duplicated key": (BASE + "items: other.csv\n", ["key 'items' appears twice",
                                                      "first at line 1"]),
+    "threshold outside the scale": (BASE + "scale: [0, 100]\nthreshold: 150\n", [
+        "card.yaml: thresholds['morality'] (a card's 'threshold' key",
+        "within the scale [0, 100]"]),
+    "one value's threshold outside": (BASE + "values: {care: {scale: [0, 100], threshold: "
+                                      "-1}}\n", ["thresholds['care']", "got -1"]),
 }
 
 
