@@ -115,7 +115,9 @@ def build_cli(args: Sequence[str] | Mapping[str, Any] | None = None) -> Alignmen
         args=args,
         # no abbreviations: a mistyped prefix (--model.learning_rat) must fail, not match
         parser_kwargs={"prog": PROG, "allow_abbrev": False,
-                       "description": DESCRIPTION},
+                       "description": DESCRIPTION,
+                       # an error's usage line: the full one lists 1,300 lines of options
+                       "usage": f"{PROG} [--config FILE] [OPTIONS]"},
     )
 
 
