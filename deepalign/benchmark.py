@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: exists and is not a directory; pass a directory")
     import torch
 
+    from deepalign.limits import check_threads
     from deepalign.studies.benchmark_output import format_benchmark, write_benchmark
-    from deepalign.threads import check_threads
 
     torch.set_num_threads(check_threads(args.threads, "--threads"))
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)

@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from deepalign.errors import ConfigError, DeepAlignError
+    from deepalign.limits import check_threads
     from deepalign.studies import load_study_config, run_study
     from deepalign.studies.distributed import RayOptions, StudyTaskError
     from deepalign.studies.recipe_checks import check_device
-    from deepalign.threads import check_threads
 
     try:
         torch.set_num_threads(check_threads(args.threads, "--threads"))

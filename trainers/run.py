@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
 from deepalign.data import dataset_label  # noqa: E402
 from deepalign.errors import DISK_ERRNOS, ConfigError, DeepAlignError, disk_error  # noqa: E402
-from deepalign.threads import check_threads  # noqa: E402
+from deepalign.limits import check_threads  # noqa: E402
 from trainers.callbacks import AlignmentTensorBoard  # noqa: E402
 from trainers.checkpoints import (  # noqa: E402
     VerifiedCheckpoint,

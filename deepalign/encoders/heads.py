@@ -15,13 +15,13 @@ Initial values come from a `torch.Generator` the caller seeds; the global RNG is
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepalign.errors import ConfigError
+from deepalign.limits import env_limit
 
 HEAD_KINDS = ("identity", "linear", "mlp", "lowrank")
 
@@ -98,11 +98,7 @@ MAX_DIM = 65_536
 
 def max_dim() -> int:
     """`MAX_DIM`, or the positive int in `DEEPALIGN_MAX_DIM`."""
-    try:
-        value = int(os.environ.get("DEEPALIGN_MAX_DIM", MAX_DIM))
-    except ValueError:
-        return MAX_DIM
-    return value if value > 0 else MAX_DIM
+    return env_limit("DEEPALIGN_MAX_DIM", MAX_DIM)
 
 
 def build_head(

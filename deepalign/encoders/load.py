@@ -28,6 +28,7 @@ from deepalign.encoders.artifact import (
 from deepalign.encoders.backbone import backbone_fingerprint, resolve_backbone_path
 from deepalign.encoders.heads import max_dim
 from deepalign.errors import CheckpointError, ConfigError
+from deepalign.limits import env_limit
 
 
 def load_encoder(
@@ -93,15 +94,6 @@ def load_encoder(
 MAX_HEADER_MB = 32
 
 
-def _limit(variable: str, default: int) -> int:
-    """A positive int from the environment variable `variable`, else `default`."""
-    try:
-        value = int(os.environ.get(variable, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 def _check_sizes(config_path: Path, config: dict[str, Any]) -> None:
     """Refuse a dimension in `config` (a key ending in 'dim' or 'rank') that is not an int in
     [1, limit], before the class allocates it."""
@@ -131,7 +123,7 @@ def _read_header(config_path: Path) -> dict[str, Any]:
             f"{config_path} is missing; an exported encoder directory holds {CONFIG_FILE} and "
             f"{WEIGHTS_FILE}: re-export it with export_encoder(encoder, directory)."
         )
-    limit_mb = _limit("DEEPALIGN_MAX_HEADER_MB", MAX_HEADER_MB)
+    limit_mb = env_limit("DEEPALIGN_MAX_HEADER_MB", MAX_HEADER_MB)
     size = config_path.stat().st_size
     if size > limit_mb * 2**20:
         raise CheckpointError(

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepalign.errors import ConfigError, DeepAlignError
+from deepalign.limits import check_threads
 from deepalign.studies.grid import Cell, batches
 from deepalign.studies.ray_reaper import session_pids, start_reaper
 from deepalign.studies.results import ResultsStore
 from deepalign.studies.runner import DEFAULT_MEMORY_BUDGET, GridRun, simulate_batch
-from deepalign.threads import check_threads
 
 __all__ = ["PlanContext", "RayOptions", "StudyTaskError", "check_address", "import_ray",
            "ray_session", "run_grid_ray"]

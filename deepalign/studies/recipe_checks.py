@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from deepalign.errors import ConfigError
+from deepalign.limits import env_limit
 from deepalign.studies.config import (
     AGENTS,
     REAL_KERNELS,
@@ -37,12 +37,7 @@ LIMIT_VARIABLES = {what: f"DEEPALIGN_MAX_{what.upper()}" for what in SIZE_LIMITS
 def size_limit(what: str) -> int:
     """The limit on `what` ("steps", "seeds", "levels"): `SIZE_LIMITS`, or its environment
     variable when that holds a positive int."""
-    raw = os.environ.get(LIMIT_VARIABLES[what], "")
-    try:
-        value = int(raw)
-    except ValueError:
-        return SIZE_LIMITS[what]
-    return value if value > 0 else SIZE_LIMITS[what]
+    return env_limit(LIMIT_VARIABLES[what], SIZE_LIMITS[what])
 
 
 def check_device(device: str, where: str, available: bool = True) -> None:
