@@ -346,6 +346,10 @@ def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> Tr
                 print(f"error: in the options given, which include --config "
                       f"{', '.join(configs)}: the key named above may be in that file.",
                       file=sys.stderr)
+            if stop.code not in (0, None):
+                print(f"Fix: correct the option, key or file named above ({PROG} --help lists "
+                      "the common options, --help-all every one with its type).",
+                      file=sys.stderr)
             raise
         except MisconfigurationException as error:
             group = _lightning_group(error) or "trainer"
