@@ -30,11 +30,13 @@ class CheckpointError(DeepAlignError, ValueError):
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 
 
-def disk_error(path: Path, error: OSError, elsewhere: str = "pass another --out") -> DataError:
+def disk_error(path: Path, error: OSError, elsewhere: str = "pass another --out",
+               resumes: bool = True) -> DataError:
     """A write that failed on the disk, as a `DataError` naming the path and what to do
-    (`elsewhere`: how to write somewhere else instead)."""
-    resumes = "; finished cells are kept, so re-running resumes" if "--out" in elsewhere else ""
-    fixes = {errno.ENOSPC: f"free space on that disk (or {elsewhere}){resumes}",
+    (`elsewhere`: how to write somewhere else instead; `resumes`: a study's finished cells
+    are kept, so a full disk says that re-running resumes)."""
+    kept = "; finished cells are kept, so re-running resumes" if resumes else ""
+    fixes = {errno.ENOSPC: f"free space on that disk (or {elsewhere}){kept}",
              errno.EDQUOT: f"free space within your quota (or {elsewhere})",
              errno.EACCES: f"make the directory writable, or {elsewhere}",
              errno.EPERM: f"make the directory writable, or {elsewhere}",

@@ -387,7 +387,8 @@ def train_alignment(args: Sequence[str] | Mapping[str, Any] | None = None) -> Tr
             if error.errno not in DISK_ERRNOS:
                 raise
             raise disk_error(Path(error.filename or root), error,
-                             elsewhere="pass another --trainer.default_root_dir") from error
+                             elsewhere="pass another --trainer.default_root_dir",
+                             resumes=False) from error
     finally:
         torch.set_num_threads(threads)
     artifacts = next((c for c in cli.trainer.callbacks if isinstance(c, RunArtifacts)), None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from deepalign.agents.registry import AGENTS
@@ -69,61 +70,41 @@ def check_results_file(path: Path, table: ResultsTable) -> None:
         raise DataError(f"{path}: {_lines(repeated)}: cell ids already in the table (e.g. "
                         f"{cell!r} first at line {first[cell] + 2}); each run must appear once. "
                         f"Fix: drop the repeated rows, or {fix_rerun}.")
-    unknown = [i for i, row in enumerate(table.rows) if row["study"] not in KNOWN_STUDIES]
-    if unknown:
-        raise DataError(f"{path}: {_lines(unknown)}: study {table.rows[unknown[0]]['study']!r} "
-                        f"is not one of {', '.join(KNOWN_STUDIES)}. Fix: {fix_rerun}.")
-    horizon = [i for i, row in enumerate(table.rows) if int(row["horizon"]) < 1]
-    if horizon:
-        raise DataError(f"{path}: {_lines(horizon)}: horizon {table.rows[horizon[0]]['horizon']} "
-                        f"is below 1. Fix: {fix_rerun}.")
-    levels = [i for i, row in enumerate(table.rows)
-              if row["study"] == "synthetic" and row["kernel"] == "synthetic"
-              and not math.isfinite(float(row["alignment_train"]))]  # type: ignore[arg-type]
-    if levels:
-        raise DataError(f"{path}: {_lines(levels)}: a synthetic kernel without a measured "
-                        f"alignment (alignment_train {table.rows[levels[0]]['alignment_train']}); "
-                        f"study 1 correlates every metric with it. Fix: {fix_rerun}.")
-    agents = [i for i, row in enumerate(table.rows) if row["agent"] not in AGENTS]
-    if agents:
-        raise DataError(f"{path}: {_lines(agents)}: agent {table.rows[agents[0]]['agent']!r} is "
-                        f"not one of {', '.join(sorted(AGENTS))}. Fix: {fix_rerun}.")
-    calibration = [i for i, row in enumerate(table.rows) if row["calibration"] not in ("on", "off")]
-    if calibration:
-        raise DataError(f"{path}: {_lines(calibration)}: calibration "
-                        f"{table.rows[calibration[0]]['calibration']!r} is not 'on' or 'off'. "
-                        f"Fix: {fix_rerun}.")
-    arms = [i for i, row in enumerate(table.rows)
-            if int(row["n_arms"]) < 1 or int(row["n_heldout"]) < 0]
-    if arms:
-        row = table.rows[arms[0]]
-        raise DataError(f"{path}: {_lines(arms)}: n_arms {row['n_arms']} / n_heldout "
-                        f"{row['n_heldout']}: a run has at least one arm and no negative count. "
-                        f"Fix: {fix_rerun}.")
-    levels = [i for i, row in enumerate(table.rows)
-              if row["study"] == "synthetic" and row["kernel"] == "synthetic"
-              and not 0.0 <= float(row["level"]) <= 1.0]  # type: ignore[arg-type]
-    if levels:
-        raise DataError(f"{path}: {_lines(levels)}: level {table.rows[levels[0]]['level']} of a "
-                        f"synthetic kernel is outside 0..1 (a blend weight of the human "
-                        f"kernel). Fix: {fix_rerun}.")
-    kernels = [i for i, row in enumerate(table.rows)
-               if row["study"] == "synthetic" and row["kernel"] not in SYNTHETIC_KERNELS]
-    if kernels:
-        raise DataError(f"{path}: {_lines(kernels)}: kernel {table.rows[kernels[0]]['kernel']!r} "
-                        f"in study 1, whose kernels are {', '.join(SYNTHETIC_KERNELS)}. "
-                        f"Fix: {fix_rerun}.")
-    variants = [i for i, row in enumerate(table.rows)
-                if row["study"] == "synthetic" and not _known_variant(str(row["condition"]))]
-    if variants:
-        raise DataError(f"{path}: {_lines(variants)}: study 1 condition "
-                        f"{table.rows[variants[0]]['condition']!r} is not ENVIRONMENT:ARMS with "
-                        f"ENVIRONMENT one of {', '.join(SYNTHETIC_ENVIRONMENTS)} and ARMS one "
-                        f"of {', '.join(SYNTHETIC_ARM_SETS)}. Fix: {fix_rerun}.")
-    seeds = [i for i, row in enumerate(table.rows) if int(row["seed"]) < 0]
-    if seeds:
-        raise DataError(f"{path}: {_lines(seeds)}: seed {table.rows[seeds[0]]['seed']} is "
-                        f"below 0 (a study's seeds are >= 0). Fix: {fix_rerun}.")
+    def refuse(bad: Callable[[dict], bool], what: Callable[[dict], str]) -> None:
+        """Refuse the rows where `bad` holds; `what(first bad row)` says what is wrong."""
+        rows = [i for i, row in enumerate(table.rows) if bad(row)]
+        if rows:
+            raise DataError(f"{path}: {_lines(rows)}: {what(table.rows[rows[0]])}. "
+                            f"Fix: {fix_rerun}.")
+
+    def synthetic_blend(row: dict) -> bool:
+        return row["study"] == "synthetic" and row["kernel"] == "synthetic"
+
+    refuse(lambda r: r["study"] not in KNOWN_STUDIES,
+           lambda r: f"study {r['study']!r} is not one of {', '.join(KNOWN_STUDIES)}")
+    refuse(lambda r: int(r["horizon"]) < 1, lambda r: f"horizon {r['horizon']} is below 1")
+    refuse(lambda r: synthetic_blend(r) and not math.isfinite(float(r["alignment_train"])),
+           lambda r: f"a synthetic kernel without a measured alignment (alignment_train "
+                     f"{r['alignment_train']}); study 1 correlates every metric with it")
+    refuse(lambda r: r["agent"] not in AGENTS,
+           lambda r: f"agent {r['agent']!r} is not one of {', '.join(sorted(AGENTS))}")
+    refuse(lambda r: r["calibration"] not in ("on", "off"),
+           lambda r: f"calibration {r['calibration']!r} is not 'on' or 'off'")
+    refuse(lambda r: int(r["n_arms"]) < 1 or int(r["n_heldout"]) < 0,
+           lambda r: f"n_arms {r['n_arms']} / n_heldout {r['n_heldout']}: a run has at least "
+                     "one arm and no negative count")
+    refuse(lambda r: synthetic_blend(r) and not 0.0 <= float(r["level"]) <= 1.0,
+           lambda r: f"level {r['level']} of a synthetic kernel is outside 0..1 (a blend "
+                     "weight of the human kernel)")
+    refuse(lambda r: r["study"] == "synthetic" and r["kernel"] not in SYNTHETIC_KERNELS,
+           lambda r: f"kernel {r['kernel']!r} in study 1, whose kernels are "
+                     f"{', '.join(SYNTHETIC_KERNELS)}")
+    refuse(lambda r: r["study"] == "synthetic" and not _known_variant(str(r["condition"])),
+           lambda r: f"study 1 condition {r['condition']!r} is not ENVIRONMENT:ARMS with "
+                     f"ENVIRONMENT one of {', '.join(SYNTHETIC_ENVIRONMENTS)} and ARMS one of "
+                     f"{', '.join(SYNTHETIC_ARM_SETS)}")
+    refuse(lambda r: int(r["seed"]) < 0,
+           lambda r: f"seed {r['seed']} is below 0 (a study's seeds are >= 0)")
     for metric in METRICS:
         bad = [i for i, row in enumerate(table.rows)
                if not math.isfinite(float(row[metric]))]  # type: ignore[arg-type]
@@ -180,4 +161,4 @@ def check_writable(root: Path) -> None:
 def report_disk_error(path: Path, error: OSError) -> DataError:
     """A write of the report that failed on the disk, naming the path and what to do."""
     return disk_error(path, error, elsewhere="copy the study directory to a writable disk "
-                                             "and report there")
+                                             "and report there", resumes=False)

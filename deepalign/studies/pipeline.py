@@ -171,18 +171,17 @@ def _validate_inputs(config: StudyConfig, sources: StudySources) -> None:
             where = f"{config.source}: key '{key}.values[{i}]'" if "." not in key else (
                 f"{config.source}: key '{key}[{i}]'")
             try:
-                names = sources.dataset(dataset, value).values
+                loaded = sources.dataset(dataset, value)
             except DeepAlignError as error:
                 raise ConfigError(f"{where}: {error}") from error
+            names = loaded.values
             if names is None or value not in names.names:
                 known = [] if names is None else list(names.names)
                 raise ConfigError(
                     f"{where} names value {value!r}, which dataset {dataset!r} does not have; "
                     f"expected one of {known}."
                 )
-            loaded = sources.dataset(dataset, value)
-            held = int(sources.heldout(loaded).sum())
-            if held >= len(loaded):
+            if int(sources.heldout(loaded).sum()) >= len(loaded):
                 raise ConfigError(
                     f"{config.source}: key 'heldout_fraction' {config.heldout_fraction} holds "
                     f"out all {len(loaded)} items of {dataset!r} (value {value!r}), leaving no "
